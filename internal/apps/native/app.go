@@ -1,0 +1,102 @@
+// Package native is Switchboard's own pub/sub API under /v1: a WebSocket command protocol,
+// Server-Sent Events and an HTTP server API, all over the shared hub. docs/protocol.md is its
+// specification.
+package native
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/transport/sse"
+	"github.com/switchboard/switchboard/internal/transport/ws"
+)
+
+// App serves the native API.
+type App struct {
+	hub      *hub.Hub
+	cfg      config.Config
+	limits   config.Limits
+	rules    *rules
+	tokens   *auth.Verifier
+	apiKey   *auth.KeyChecker
+	log      *slog.Logger
+	version  string
+	wsServer *ws.Server
+	sseOpts  *sse.Options
+}
+
+// New returns the native app over h. reg is the server's connection registry.
+func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logger, version string) *App {
+	l := cfg.Limits
+	a := &App{
+		hub: h, cfg: cfg, limits: l, log: log, version: version,
+		rules:  newRules(cfg.Namespaces, l.MaxChannelNameLength),
+		tokens: auth.NewVerifier(cfg.TokenHMACSecret),
+		apiKey: auth.NewKeyChecker(cfg.APIKey),
+	}
+	a.wsServer = ws.NewServer(ws.Options{
+		ReadLimit:     l.MaxMessageBytes,
+		QueueBytes:    l.QueueBytes,
+		WriteTimeout:  l.WriteTimeout.D(),
+		ReadTimeout:   l.PingInterval.D() + l.PongTimeout.D(),
+		Batch:         true,
+		Ping:          pingPush,
+		SlowCloseCode: DisconnectSlow,
+		Goodbye:       disconnectPush(DisconnectShutdown, "server shutting down", true),
+		Registry:      reg,
+		Log:           log,
+		CheckOrigin:   OriginChecker(cfg.CORSOrigins),
+	})
+	a.sseOpts = &sse.Options{
+		QueueBytes:   l.QueueBytes,
+		WriteTimeout: l.WriteTimeout.D(),
+		MaxLifetime:  l.SSEMaxLifetime.D(),
+		Goodbye:      sse.Format("", "disconnect", disconnectPush(DisconnectShutdown, "server shutting down", true)),
+		Registry:     reg,
+	}
+	return a
+}
+
+// Name is the app's name in config and logs.
+func (a *App) Name() string { return "native" }
+
+// Routes mounts the native API.
+func (a *App) Routes(r *httpx.Router) {
+	r.HandleFunc("GET /v1/ws", a.serveWS)
+	r.HandleFunc("GET /v1/sse", a.serveSSE)
+	r.HandleFunc("POST /v1/api/publish", a.apiPublish)
+	r.HandleFunc("POST /v1/api/history", a.apiHistory)
+	r.HandleFunc("POST /v1/api/presence", a.apiPresence)
+	r.HandleFunc("POST /v1/api/presence_stats", a.apiPresenceStats)
+	r.HandleFunc("GET /v1/api/channels", a.apiChannels)
+	r.HandleFunc("POST /v1/api/disconnect", a.apiDisconnect)
+}
+
+// OriginChecker allows WebSocket upgrades from the listed origins ("*" allows any) and from
+// clients that send no Origin (non-browsers).
+func OriginChecker(origins []string) func(r *http.Request) bool {
+	any := slices.Contains(origins, "*")
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		return any || o == "" || slices.Contains(origins, o)
+	}
+}
+
+// newClientID returns 128 random bits, URL-safe.
+func newClientID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// pingSeconds is what clients are told about the server's ping period.
+func (a *App) pingSeconds() int { return int(a.limits.PingInterval.D() / time.Second) }

@@ -1,0 +1,303 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// Memory is the single-node engine: streams, history and presence live in this process. A
+// restart loses history, and every stream gets a new epoch, so clients learn that they cannot
+// recover.
+type Memory struct {
+	handler Handler
+	metaTTL time.Duration
+	now     func() time.Time
+	seed    maphash.Seed
+	shards  [memoryShards]memoryShard
+
+	presMu   sync.Mutex
+	presence map[string]map[string]*ClientInfo
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+const memoryShards = 64
+
+type memoryShard struct {
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+// stream is one channel's log. Its mutex orders offset assignment and delivery, so two
+// concurrent publishers never deliver out of offset order.
+type stream struct {
+	mu     sync.Mutex
+	epoch  string
+	offset uint64
+	pubs   []*Publication // oldest first, bounded by the namespace's history size
+	expiry []int64        // unix ms when pubs[i] expires
+	used   time.Time      // last publish, for expiring idle stream metadata
+}
+
+var _ Broker = (*Memory)(nil)
+var _ PresenceManager = (*Memory)(nil)
+
+// NewMemory returns the in-process engine. metaTTL is how long an idle stream keeps its offset
+// and epoch after its last publication.
+func NewMemory(metaTTL time.Duration) *Memory {
+	m := &Memory{
+		metaTTL:  metaTTL,
+		now:      time.Now,
+		seed:     maphash.MakeSeed(),
+		presence: map[string]map[string]*ClientInfo{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].streams = map[string]*stream{}
+	}
+	return m
+}
+
+// Run starts delivering to h and starts the reaper of idle streams.
+func (m *Memory) Run(h Handler) error {
+	if m.handler != nil {
+		return errors.New("memory broker: Run called twice")
+	}
+	m.handler = h
+	go m.reap()
+	return nil
+}
+
+func (m *Memory) reap() {
+	defer close(m.done)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.reapOnce()
+		}
+	}
+}
+
+// reapOnce drops expired publications and streams idle for longer than metaTTL.
+func (m *Memory) reapOnce() {
+	now := m.now()
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for ch, s := range sh.streams {
+			s.mu.Lock()
+			s.trim(now.UnixMilli(), -1)
+			idle := len(s.pubs) == 0 && now.Sub(s.used) > m.metaTTL
+			s.mu.Unlock()
+			if idle {
+				delete(sh.streams, ch)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (m *Memory) shard(ch string) *memoryShard {
+	return &m.shards[maphash.String(m.seed, ch)%memoryShards]
+}
+
+func (m *Memory) stream(ch string, create bool) *stream {
+	sh := m.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[ch]
+	if s == nil && create {
+		s = &stream{epoch: newEpoch(), used: m.now()}
+		sh.streams[ch] = s
+	}
+	return s
+}
+
+func newEpoch() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// trim drops expired publications and keeps at most size (size < 0: no size bound).
+func (s *stream) trim(nowMS int64, size int) {
+	drop := 0
+	for drop < len(s.pubs) && s.expiry[drop] <= nowMS {
+		drop++
+	}
+	if size >= 0 && len(s.pubs)-drop > size {
+		drop = len(s.pubs) - size
+	}
+	if drop == 0 {
+		return
+	}
+	// Clear the dropped slots so the publications can be collected, then shift.
+	clear(s.pubs[:drop])
+	s.pubs = append(s.pubs[:0], s.pubs[drop:]...)
+	s.expiry = append(s.expiry[:0], s.expiry[drop:]...)
+}
+
+// Subscribe is a no-op: every publication reaches this one node.
+func (m *Memory) Subscribe(string) error { return nil }
+
+// Unsubscribe is a no-op.
+func (m *Memory) Unsubscribe(string) error { return nil }
+
+// Publish appends to the stream and delivers, both under the stream's lock, so delivery order
+// is offset order.
+func (m *Memory) Publish(_ context.Context, ch string, data []byte, o PublishOptions) (StreamPosition, error) {
+	s := m.stream(ch, true)
+	now := m.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset++
+	s.used = now
+	pub := &Publication{Offset: s.offset, Data: data, Info: o.Info, Time: now.UnixMilli()}
+	if o.HistorySize > 0 && o.HistoryTTL > 0 {
+		s.pubs = append(s.pubs, pub)
+		s.expiry = append(s.expiry, now.Add(o.HistoryTTL).UnixMilli())
+		s.trim(now.UnixMilli(), o.HistorySize)
+	}
+	sp := StreamPosition{Offset: s.offset, Epoch: s.epoch}
+	if m.handler != nil {
+		m.handler.HandlePublication(ch, pub, sp)
+	}
+	return sp, nil
+}
+
+// PublishJoin delivers a join event.
+func (m *Memory) PublishJoin(_ context.Context, ch string, info *ClientInfo) error {
+	if m.handler != nil {
+		m.handler.HandleJoin(ch, info)
+	}
+	return nil
+}
+
+// PublishLeave delivers a leave event.
+func (m *Memory) PublishLeave(_ context.Context, ch string, info *ClientInfo) error {
+	if m.handler != nil {
+		m.handler.HandleLeave(ch, info)
+	}
+	return nil
+}
+
+// History returns the publications after f.Since, or the newest f.Limit without Since.
+func (m *Memory) History(_ context.Context, ch string, f HistoryFilter) (HistoryResult, error) {
+	// A stream is created on read too, so the epoch a client is given stays the one later
+	// publications carry.
+	s := m.stream(ch, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trim(m.now().UnixMilli(), -1)
+	res := HistoryResult{Position: StreamPosition{Offset: s.offset, Epoch: s.epoch}}
+	if f.Limit == 0 {
+		return res, nil
+	}
+	pubs := s.pubs
+	if f.Since != nil {
+		// Publications are contiguous by offset: find the first one after Since.
+		i := 0
+		for i < len(pubs) && pubs[i].Offset <= f.Since.Offset {
+			i++
+		}
+		pubs = pubs[i:]
+		if f.Limit > 0 && len(pubs) > f.Limit {
+			pubs = pubs[:f.Limit]
+		}
+	} else if f.Limit > 0 && len(pubs) > f.Limit {
+		pubs = pubs[len(pubs)-f.Limit:]
+	}
+	res.Publications = append([]*Publication(nil), pubs...)
+	return res, nil
+}
+
+// RemoveHistory forgets the stream's publications; offset and epoch stay.
+func (m *Memory) RemoveHistory(_ context.Context, ch string) error {
+	if s := m.stream(ch, false); s != nil {
+		s.mu.Lock()
+		clear(s.pubs)
+		s.pubs, s.expiry = s.pubs[:0], s.expiry[:0]
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Ping always succeeds: the engine is this process.
+func (m *Memory) Ping(context.Context) error { return nil }
+
+// Close stops the reaper.
+func (m *Memory) Close(context.Context) error {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+		if m.handler != nil {
+			<-m.done
+		}
+	}
+	return nil
+}
+
+// AddPresence lists clientID in ch unless the channel already lists max members.
+func (m *Memory) AddPresence(_ context.Context, ch, clientID string, info *ClientInfo, max int) error {
+	m.presMu.Lock()
+	defer m.presMu.Unlock()
+	members := m.presence[ch]
+	if members == nil {
+		members = map[string]*ClientInfo{}
+		m.presence[ch] = members
+	}
+	if _, ok := members[clientID]; !ok && max > 0 && len(members) >= max {
+		return ErrPresenceFull
+	}
+	members[clientID] = info
+	return nil
+}
+
+// RemovePresence unlists clientID.
+func (m *Memory) RemovePresence(_ context.Context, ch, clientID string) error {
+	m.presMu.Lock()
+	defer m.presMu.Unlock()
+	if members := m.presence[ch]; members != nil {
+		delete(members, clientID)
+		if len(members) == 0 {
+			delete(m.presence, ch)
+		}
+	}
+	return nil
+}
+
+// Presence returns a copy of the member list.
+func (m *Memory) Presence(_ context.Context, ch string) (map[string]*ClientInfo, error) {
+	m.presMu.Lock()
+	defer m.presMu.Unlock()
+	out := make(map[string]*ClientInfo, len(m.presence[ch]))
+	for k, v := range m.presence[ch] {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// PresenceStats counts members and distinct users.
+func (m *Memory) PresenceStats(_ context.Context, ch string) (PresenceStats, error) {
+	m.presMu.Lock()
+	defer m.presMu.Unlock()
+	users := map[string]struct{}{}
+	for _, info := range m.presence[ch] {
+		if info.User != "" {
+			users[info.User] = struct{}{}
+		}
+	}
+	return PresenceStats{Clients: len(m.presence[ch]), Users: len(users)}, nil
+}

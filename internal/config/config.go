@@ -1,0 +1,328 @@
+// Package config holds Switchboard's one Config struct. Values come, in order of increasing
+// precedence, from the defaults below, an optional JSON file, SWITCHBOARD_* environment
+// variables and command-line flags.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes as a Go duration string ("30s").
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON accepts a duration string ("1m30s") or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration: want a string like \"30s\" or seconds, got %s", b)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Namespace sets the rules for every channel whose name starts with "<Name>:". The namespace
+// with the empty name applies to channels without a colon.
+type Namespace struct {
+	Name string `json:"name"`
+	// Subscribe says who may subscribe: "all" (anonymous clients too), "users" (clients with a
+	// valid token) or "token" (only channels listed in the token's "channels" claim).
+	Subscribe string `json:"subscribe"`
+	// Publish says which clients may publish: "none" (server API only), "subscribers", "users"
+	// or "all".
+	Publish string `json:"publish"`
+	// Presence keeps the member list of the channel; JoinLeave pushes join and leave events.
+	Presence  bool `json:"presence"`
+	JoinLeave bool `json:"join_leave"`
+	// HistorySize and HistoryTTL bound the stream kept for history and recovery. Zero size
+	// keeps no history (offsets still advance, so clients can tell that they missed something).
+	HistorySize int      `json:"history_size"`
+	HistoryTTL  Duration `json:"history_ttl"`
+}
+
+// App is the mount of one compatibility surface.
+type App struct {
+	Enabled bool   `json:"enabled"`
+	Prefix  string `json:"prefix"`
+}
+
+// Config is everything Switchboard can be told.
+type Config struct {
+	Addr     string `json:"addr"`
+	DataDir  string `json:"data"`
+	Store    string `json:"store"`  // "" = SQLite in DataDir, or a postgres:// URL
+	Broker   string `json:"broker"` // "memory" (or "" ) for one node
+	LogLevel string `json:"log_level"`
+	LogJSON  bool   `json:"log_json"`
+
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+
+	// APIKey protects the HTTP server API (/v1/api/...). Empty disables that API.
+	APIKey string `json:"api_key"`
+	// TokenHMACSecret verifies HS256 connection tokens. Empty means tokens are refused.
+	TokenHMACSecret string `json:"token_hmac_secret"`
+	AllowAnonymous  bool   `json:"allow_anonymous"`
+	// CORSOrigins lists origins allowed by CORS and WebSocket origin checks; "*" allows all.
+	CORSOrigins []string `json:"cors_origins"`
+
+	Limits     Limits      `json:"limits"`
+	Namespaces []Namespace `json:"namespaces"`
+	Apps       Apps        `json:"apps"`
+}
+
+// Apps lists the mounts of every surface.
+type Apps struct {
+	Native App `json:"native"`
+}
+
+// Limits bounds what one client can make the server do.
+type Limits struct {
+	MaxMessageBytes      int64    `json:"max_message_bytes"`       // one WS frame / HTTP publish body
+	MaxBodyBytes         int64    `json:"max_body_bytes"`          // any other HTTP body
+	MaxChannelsPerConn   int      `json:"max_channels_per_conn"`   // subscriptions per connection
+	MaxConnsPerIP        int      `json:"max_conns_per_ip"`        // WS + SSE connections per client IP
+	MaxConns             int      `json:"max_conns"`               // per node; 0 = unlimited
+	PublishRate          float64  `json:"publish_rate"`            // client publishes per second per connection
+	PublishBurst         int      `json:"publish_burst"`           // token-bucket burst for the above
+	HTTPRate             float64  `json:"http_rate"`               // HTTP requests per second per IP; 0 = off
+	HTTPBurst            int      `json:"http_burst"`              // burst for the above
+	QueueBytes           int      `json:"queue_bytes"`             // outbound bytes queued per connection before it is cut off as slow
+	MaxPresence          int      `json:"max_presence"`            // members listed per channel
+	RecoveryMax          int      `json:"recovery_max"`            // publications one recovery may return
+	HistoryMetaTTL       Duration `json:"history_meta_ttl"`        // how long an idle stream keeps its offset and epoch
+	PingInterval         Duration `json:"ping_interval"`           // server ping period
+	PongTimeout          Duration `json:"pong_timeout"`            // how long after a ping a client may stay silent
+	ConnectTimeout       Duration `json:"connect_timeout"`         // time to send the connect command
+	WriteTimeout         Duration `json:"write_timeout"`           // one socket write
+	SSEMaxLifetime       Duration `json:"sse_max_lifetime"`        // an SSE stream ends after this, so load rebalances; 0 = never
+	MaxCommandErrors     int      `json:"max_command_errors"`      // bad commands tolerated before disconnect
+	MaxChannelNameLength int      `json:"max_channel_name_length"` // bytes
+}
+
+// Default returns the configuration that `go run ./cmd/switchboard` uses.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "data",
+		Broker:          "memory",
+		LogLevel:        "info",
+		ShutdownTimeout: Duration(10 * time.Second),
+		AllowAnonymous:  true,
+		CORSOrigins:     []string{"*"},
+		Limits: Limits{
+			MaxMessageBytes:      64 << 10,
+			MaxBodyBytes:         1 << 20,
+			MaxChannelsPerConn:   128,
+			MaxConnsPerIP:        1000,
+			PublishRate:          50,
+			PublishBurst:         100,
+			HTTPRate:             0,
+			HTTPBurst:            200,
+			QueueBytes:           1 << 20,
+			MaxPresence:          1000,
+			RecoveryMax:          300,
+			HistoryMetaTTL:       Duration(24 * time.Hour),
+			PingInterval:         Duration(25 * time.Second),
+			PongTimeout:          Duration(10 * time.Second),
+			ConnectTimeout:       Duration(10 * time.Second),
+			WriteTimeout:         Duration(10 * time.Second),
+			SSEMaxLifetime:       Duration(time.Hour),
+			MaxCommandErrors:     10,
+			MaxChannelNameLength: 255,
+		},
+		Namespaces: []Namespace{{
+			Name: "", Subscribe: "all", Publish: "subscribers",
+			Presence: true, JoinLeave: true,
+			HistorySize: 100, HistoryTTL: Duration(5 * time.Minute),
+		}},
+		Apps: Apps{Native: App{Enabled: true, Prefix: ""}},
+	}
+}
+
+// EnvPrefix starts the name of every environment variable Switchboard reads.
+const EnvPrefix = "SWITCHBOARD_"
+
+// Load builds the configuration from the defaults, then the file named by -config (or
+// SWITCHBOARD_CONFIG), then the environment, then the flags in args. It returns whether
+// -version was asked for.
+func Load(args []string, getenv func(string) string) (Config, bool, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	configFile := fs.String("config", getenv(EnvPrefix+"CONFIG"), "JSON config file")
+	version := fs.Bool("version", false, "print the version and exit")
+	addr := fs.String("addr", "", "listen address (default 127.0.0.1:8080)")
+	data := fs.String("data", "", "data directory; the SQLite file lives inside (default ./data)")
+	store := fs.String("store", "", "store: empty for SQLite in -data, or postgres://…")
+	brk := fs.String("broker", "", "broker: memory")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	apiKey := fs.String("api-key", "", "key for the HTTP server API (prefer SWITCHBOARD_API_KEY)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	if *configFile != "" {
+		b, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, false, fmt.Errorf("read config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, false, fmt.Errorf("parse config %s: %w", *configFile, err)
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, false, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Addr, *addr)
+	set(&cfg.DataDir, *data)
+	set(&cfg.Store, *store)
+	set(&cfg.Broker, *brk)
+	set(&cfg.LogLevel, *logLevel)
+	set(&cfg.APIKey, *apiKey)
+	return cfg, *version, cfg.Validate()
+}
+
+// applyEnv reads the SWITCHBOARD_* variables; each names a Config field in upper case.
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	str := map[string]*string{
+		"ADDR": &cfg.Addr, "DATA": &cfg.DataDir, "STORE": &cfg.Store, "BROKER": &cfg.Broker,
+		"LOG_LEVEL": &cfg.LogLevel, "API_KEY": &cfg.APIKey, "TOKEN_HMAC_SECRET": &cfg.TokenHMACSecret,
+		"NATIVE_PREFIX": &cfg.Apps.Native.Prefix,
+	}
+	for k, p := range str {
+		if v := getenv(EnvPrefix + k); v != "" {
+			*p = v
+		}
+	}
+	boolean := map[string]*bool{
+		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
+	}
+	for k, p := range boolean {
+		if v := getenv(EnvPrefix + k); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
+			}
+			*p = b
+		}
+	}
+	ints := map[string]*int{
+		"MAX_CONNS_PER_IP": &cfg.Limits.MaxConnsPerIP, "MAX_CONNS": &cfg.Limits.MaxConns,
+		"QUEUE_BYTES": &cfg.Limits.QueueBytes, "MAX_CHANNELS_PER_CONN": &cfg.Limits.MaxChannelsPerConn,
+	}
+	for k, p := range ints {
+		if v := getenv(EnvPrefix + k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
+			}
+			*p = n
+		}
+	}
+	if v := getenv(EnvPrefix + "PUBLISH_RATE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%sPUBLISH_RATE: %w", EnvPrefix, err)
+		}
+		cfg.Limits.PublishRate = f
+	}
+	if v := getenv(EnvPrefix + "CORS_ORIGINS"); v != "" {
+		cfg.CORSOrigins = strings.Split(v, ",")
+	}
+	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%sSHUTDOWN_TIMEOUT: %w", EnvPrefix, err)
+		}
+		cfg.ShutdownTimeout = Duration(d)
+	}
+	return nil
+}
+
+var namespaceName = regexp.MustCompile(`^[A-Za-z0-9_.\-]*$`)
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is empty"))
+	}
+	switch c.Broker {
+	case "", "memory":
+	default:
+		errs = append(errs, fmt.Errorf("broker %q: only \"memory\" is built in", c.Broker))
+	}
+	l := c.Limits
+	if l.MaxMessageBytes <= 0 || l.MaxBodyBytes <= 0 || l.QueueBytes <= 0 {
+		errs = append(errs, errors.New("limits: message, body and queue sizes must be positive"))
+	}
+	if l.QueueBytes < int(l.MaxMessageBytes) {
+		errs = append(errs, errors.New("limits: queue_bytes must hold at least one max_message_bytes message"))
+	}
+	if l.MaxChannelsPerConn <= 0 || l.RecoveryMax <= 0 || l.MaxChannelNameLength <= 0 {
+		errs = append(errs, errors.New("limits: channel, recovery and name limits must be positive"))
+	}
+	if l.PingInterval.D() <= 0 || l.PongTimeout.D() <= 0 || l.ConnectTimeout.D() <= 0 || l.WriteTimeout.D() <= 0 {
+		errs = append(errs, errors.New("limits: ping, pong, connect and write timeouts must be positive"))
+	}
+	if l.PublishRate < 0 || l.HTTPRate < 0 {
+		errs = append(errs, errors.New("limits: rates cannot be negative"))
+	}
+	seen := map[string]bool{}
+	for _, ns := range c.Namespaces {
+		if !namespaceName.MatchString(ns.Name) {
+			errs = append(errs, fmt.Errorf("namespace %q: name may hold letters, digits, _ . - only", ns.Name))
+		}
+		if seen[ns.Name] {
+			errs = append(errs, fmt.Errorf("namespace %q is defined twice", ns.Name))
+		}
+		seen[ns.Name] = true
+		switch ns.Subscribe {
+		case "all", "users", "token":
+		default:
+			errs = append(errs, fmt.Errorf("namespace %q: subscribe must be all, users or token", ns.Name))
+		}
+		switch ns.Publish {
+		case "none", "subscribers", "users", "all":
+		default:
+			errs = append(errs, fmt.Errorf("namespace %q: publish must be none, subscribers, users or all", ns.Name))
+		}
+		if ns.HistorySize < 0 || ns.HistoryTTL < 0 {
+			errs = append(errs, fmt.Errorf("namespace %q: history size and ttl cannot be negative", ns.Name))
+		}
+		if ns.HistorySize > 0 && ns.HistoryTTL <= 0 {
+			errs = append(errs, fmt.Errorf("namespace %q: history_size needs a history_ttl", ns.Name))
+		}
+	}
+	if c.Apps.Native.Prefix != "" && (!strings.HasPrefix(c.Apps.Native.Prefix, "/") || strings.HasSuffix(c.Apps.Native.Prefix, "/")) {
+		errs = append(errs, fmt.Errorf("apps.native.prefix %q: must start with / and not end with /", c.Apps.Native.Prefix))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,121 @@
+// Package httpx holds the HTTP helpers every app uses: the router apps register their routes
+// on, JSON answers and errors, and bounded JSON body decoding.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Router registers an app's routes below its mount prefix on the shared mux, wrapping each
+// handler with the server's per-route middleware (metrics by route pattern).
+type Router struct {
+	mux    *http.ServeMux
+	prefix string
+	wrap   func(route string, h http.Handler) http.Handler
+}
+
+// NewRouter returns a router that mounts on mux below prefix.
+func NewRouter(mux *http.ServeMux, prefix string, wrap func(route string, h http.Handler) http.Handler) *Router {
+	if wrap == nil {
+		wrap = func(_ string, h http.Handler) http.Handler { return h }
+	}
+	return &Router{mux: mux, prefix: prefix, wrap: wrap}
+}
+
+// Handle registers h for pattern ("GET /v1/ws"), below the router's prefix.
+func (r *Router) Handle(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "", pattern
+	}
+	full := r.prefix + path
+	if method != "" {
+		full = method + " " + full
+	}
+	r.mux.Handle(full, r.wrap(full, h))
+}
+
+// HandleFunc registers f for pattern.
+func (r *Router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	r.Handle(pattern, http.HandlerFunc(f))
+}
+
+// Prefix returns the mount prefix.
+func (r *Router) Prefix() string { return r.prefix }
+
+// JSON writes v with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Error writes {"error": msg} with status.
+func Error(w http.ResponseWriter, status int, msg string) {
+	JSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+// DecodeError is a request body that could not be decoded; Status says how to answer.
+type DecodeError struct {
+	Status int
+	Msg    string
+}
+
+func (e *DecodeError) Error() string { return e.Msg }
+
+// Decode reads a JSON body of at most limit bytes into v. Unknown fields are refused, so a
+// misspelt field is an error rather than silently ignored.
+func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &DecodeError{http.StatusUnsupportedMediaType, "content type must be application/json"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return &DecodeError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
+		case errors.Is(err, io.EOF):
+			return &DecodeError{http.StatusBadRequest, "body is empty"}
+		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
+			return &DecodeError{http.StatusBadRequest, "body is not valid JSON"}
+		case errors.As(err, &te):
+			return &DecodeError{http.StatusBadRequest, fmt.Sprintf("field %q must be %s", te.Field, te.Type)}
+		default:
+			return &DecodeError{http.StatusBadRequest, "bad body: " + err.Error()}
+		}
+	}
+	if dec.More() {
+		return &DecodeError{http.StatusBadRequest, "body holds more than one JSON value"}
+	}
+	return nil
+}
+
+// DecodeOrFail decodes like Decode and, on failure, answers w itself; it reports success.
+func DecodeOrFail(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	err := Decode(w, r, limit, v)
+	if err == nil {
+		return true
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		Error(w, de.Status, de.Msg)
+	} else {
+		Error(w, http.StatusBadRequest, err.Error())
+	}
+	return false
+}

@@ -1,0 +1,465 @@
+// Package hub is Switchboard's realtime core: which local connections are subscribed to which
+// channels, fan-out of publications, presence and recovery from history. It knows nothing of
+// any app's wire format: subscribers receive Events and encode them with their own Encoding,
+// once per event whatever the number of subscribers.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/metrics"
+)
+
+// Subscriber is the receiving end of a subscription: a connection of some transport.
+type Subscriber interface {
+	// Deliver hands over an event. It must not block: a subscriber that cannot keep up drops
+	// itself (disconnects as slow), it never slows the channel.
+	Deliver(ev *Event)
+	// Gap is called when a publication arrives after a missing offset (a broker that lost
+	// one). The subscriber should disconnect so that the client recovers.
+	Gap(channel string)
+}
+
+// Client is a connection the hub can find by user, to disconnect it.
+type Client interface {
+	ID() string
+	User() string
+	// Disconnect closes the connection with a protocol code and reason.
+	Disconnect(code int, reason string)
+}
+
+// Hub ties local subscribers to the broker.
+type Hub struct {
+	broker   broker.Broker
+	presence broker.PresenceManager
+	log      *slog.Logger
+	seed     maphash.Seed
+	shards   [hubShards]hubShard
+
+	clientsMu sync.Mutex
+	clients   map[string]Client            // by client id
+	byUser    map[string]map[string]Client // user → client id → client
+}
+
+const hubShards = 64
+
+type hubShard struct {
+	mu       sync.Mutex
+	channels map[string]*channel
+}
+
+// channel holds one channel's local subscriptions; fan-out reads it under RLock.
+type channel struct {
+	mu   sync.RWMutex
+	subs map[*Subscription]struct{}
+}
+
+var _ broker.Handler = (*Hub)(nil)
+
+// New returns a hub over the given engines. Call Run before use.
+func New(b broker.Broker, p broker.PresenceManager, log *slog.Logger) *Hub {
+	h := &Hub{
+		broker: b, presence: p, log: log, seed: maphash.MakeSeed(),
+		clients: map[string]Client{}, byUser: map[string]map[string]Client{},
+	}
+	for i := range h.shards {
+		h.shards[i].channels = map[string]*channel{}
+	}
+	return h
+}
+
+// Run connects the hub to its broker.
+func (h *Hub) Run() error {
+	if err := h.broker.Run(h); err != nil {
+		return fmt.Errorf("hub: start broker: %w", err)
+	}
+	return nil
+}
+
+// Broker returns the engine the hub publishes through.
+func (h *Hub) Broker() broker.Broker { return h.broker }
+
+func (h *Hub) shard(ch string) *hubShard {
+	return &h.shards[maphash.String(h.seed, ch)%hubShards]
+}
+
+func (h *Hub) channel(ch string) *channel {
+	sh := h.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.channels[ch]
+}
+
+// HandlePublication fans a publication out to the local subscribers of ch.
+func (h *Hub) HandlePublication(ch string, pub *broker.Publication, sp broker.StreamPosition) {
+	metrics.Publications.Inc()
+	h.fanout(ch, &Event{Kind: KindPublication, Channel: ch, Pub: pub, Epoch: sp.Epoch})
+}
+
+// HandleJoin fans a join event out.
+func (h *Hub) HandleJoin(ch string, info *broker.ClientInfo) {
+	h.fanout(ch, &Event{Kind: KindJoin, Channel: ch, Info: info})
+}
+
+// HandleLeave fans a leave event out.
+func (h *Hub) HandleLeave(ch string, info *broker.ClientInfo) {
+	h.fanout(ch, &Event{Kind: KindLeave, Channel: ch, Info: info})
+}
+
+func (h *Hub) fanout(ch string, ev *Event) {
+	c := h.channel(ch)
+	if c == nil {
+		return
+	}
+	c.mu.RLock()
+	n := 0
+	for s := range c.subs {
+		if s.deliver(ev) {
+			n++
+		}
+	}
+	c.mu.RUnlock()
+	metrics.Deliveries.Add(float64(n))
+}
+
+// SubscribeOptions shape one subscription.
+type SubscribeOptions struct {
+	// Recover asks for the publications after this position.
+	Recover *broker.StreamPosition
+	// RecoveryMax caps the publications one recovery returns; more missed means not recovered.
+	RecoveryMax int
+	Presence    bool
+	JoinLeave   bool
+	MaxPresence int
+	Info        *broker.ClientInfo
+}
+
+// SubscribeResult is what the client is told on subscribing.
+type SubscribeResult struct {
+	Position broker.StreamPosition
+	// Recovered is true when Publications hold exactly everything after opts.Recover; when it
+	// is false Publications is empty: a partial replay is never passed off as complete.
+	Recovered    bool
+	Publications []*broker.Publication
+}
+
+// Subscription is one subscriber in one channel.
+type Subscription struct {
+	hub     *Hub
+	channel string
+	sub     Subscriber
+	opts    SubscribeOptions
+	listed  bool // in presence
+
+	mu         sync.Mutex
+	recovering bool     // events wait in buf until the subscribe reply is sent
+	buf        []*Event // bounded by maxRecoveryBuffer
+	last       uint64   // newest offset the subscriber has, or was told it is past
+	closed     bool
+}
+
+// maxRecoveryBuffer bounds the events held while a subscribe reply is being prepared.
+const maxRecoveryBuffer = 10000
+
+// deliver passes ev on unless the subscriber already has it; it reports whether it did.
+func (s *Subscription) deliver(ev *Event) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if s.recovering {
+		if len(s.buf) >= maxRecoveryBuffer {
+			s.closed = true
+			s.mu.Unlock()
+			s.sub.Gap(s.channel)
+			return false
+		}
+		s.buf = append(s.buf, ev)
+		s.mu.Unlock()
+		return false
+	}
+	if ev.Kind == KindPublication {
+		off := ev.Pub.Offset
+		if off <= s.last {
+			s.mu.Unlock()
+			return false
+		}
+		if off != s.last+1 && s.opts.Recover != nil {
+			s.closed = true
+			s.mu.Unlock()
+			s.sub.Gap(s.channel)
+			return false
+		}
+		s.last = off
+	}
+	s.mu.Unlock()
+	s.sub.Deliver(ev)
+	return true
+}
+
+// Channel returns the subscription's channel.
+func (s *Subscription) Channel() string { return s.channel }
+
+// ErrNotRunning is returned when the hub has no broker to use.
+var ErrNotRunning = errors.New("hub: not running")
+
+// Subscribe adds sub to ch and returns what the client should be told. Live events wait until
+// the caller has sent that answer and calls Ready, so the client sees its subscribe reply, then
+// the recovered publications, then live ones, in offset order with no gap and no duplicate.
+func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts SubscribeOptions) (*Subscription, SubscribeResult, error) {
+	s := &Subscription{hub: h, channel: ch, sub: sub, opts: opts, recovering: true}
+	first := h.add(s)
+	if first {
+		if err := h.broker.Subscribe(ch); err != nil {
+			h.remove(s)
+			return nil, SubscribeResult{}, fmt.Errorf("hub: broker subscribe %s: %w", ch, err)
+		}
+	}
+	res, err := h.position(ctx, ch, opts)
+	if err != nil {
+		h.Unsubscribe(ctx, s)
+		return nil, SubscribeResult{}, err
+	}
+	s.mu.Lock()
+	s.last = res.Position.Offset
+	s.mu.Unlock()
+	if opts.Presence {
+		err := h.presence.AddPresence(ctx, ch, opts.Info.Client, opts.Info, opts.MaxPresence)
+		switch {
+		case err == nil:
+			s.listed = true
+		case errors.Is(err, broker.ErrPresenceFull):
+			h.log.Debug("presence full; client subscribed unlisted", "channel", ch, "client", opts.Info.Client)
+		default:
+			h.Unsubscribe(ctx, s)
+			return nil, SubscribeResult{}, fmt.Errorf("hub: add presence %s: %w", ch, err)
+		}
+	}
+	if s.listed && opts.JoinLeave {
+		if err := h.broker.PublishJoin(ctx, ch, opts.Info); err != nil {
+			h.log.Warn("publish join", "channel", ch, "err", err)
+		}
+	}
+	return s, res, nil
+}
+
+// position reads the stream and decides whether the client's position can be recovered.
+func (h *Hub) position(ctx context.Context, ch string, opts SubscribeOptions) (SubscribeResult, error) {
+	f := broker.HistoryFilter{}
+	if opts.Recover != nil {
+		f.Since = opts.Recover
+		f.Limit = opts.RecoveryMax + 1
+	}
+	hr, err := h.broker.History(ctx, ch, f)
+	if err != nil {
+		return SubscribeResult{}, fmt.Errorf("hub: read stream %s: %w", ch, err)
+	}
+	res := SubscribeResult{Position: hr.Position}
+	if r := opts.Recover; r != nil && r.Epoch == hr.Position.Epoch && r.Offset <= hr.Position.Offset {
+		missed := hr.Position.Offset - r.Offset
+		pubs := hr.Publications
+		if missed == 0 {
+			res.Recovered = true
+		} else if missed <= uint64(opts.RecoveryMax) && uint64(len(pubs)) == missed && pubs[0].Offset == r.Offset+1 {
+			res.Recovered = true
+			res.Publications = pubs
+		}
+	}
+	return res, nil
+}
+
+// Ready releases the events that arrived while the subscribe answer was prepared.
+func (s *Subscription) Ready() {
+	for {
+		s.mu.Lock()
+		buf := s.buf
+		s.buf = nil
+		if len(buf) == 0 {
+			s.recovering = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for _, ev := range buf {
+			s.mu.Lock()
+			skip := s.closed || (ev.Kind == KindPublication && ev.Pub.Offset <= s.last)
+			if !skip && ev.Kind == KindPublication {
+				s.last = ev.Pub.Offset
+			}
+			s.mu.Unlock()
+			if !skip {
+				s.sub.Deliver(ev)
+			}
+		}
+	}
+}
+
+// add registers s and reports whether it is the channel's first local subscription.
+func (h *Hub) add(s *Subscription) bool {
+	sh := h.shard(s.channel)
+	sh.mu.Lock()
+	c := sh.channels[s.channel]
+	first := c == nil
+	if first {
+		c = &channel{subs: map[*Subscription]struct{}{}}
+		sh.channels[s.channel] = c
+		metrics.Channels.Inc()
+	}
+	// Take the channel lock before releasing the shard lock, so a concurrent remove cannot
+	// drop the channel between the two.
+	c.mu.Lock()
+	sh.mu.Unlock()
+	c.subs[s] = struct{}{}
+	c.mu.Unlock()
+	return first
+}
+
+// remove unregisters s and reports whether the channel has no local subscription left.
+func (h *Hub) remove(s *Subscription) bool {
+	sh := h.shard(s.channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channels[s.channel]
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	delete(c.subs, s)
+	empty := len(c.subs) == 0
+	c.mu.Unlock()
+	if empty {
+		delete(sh.channels, s.channel)
+		metrics.Channels.Dec()
+	}
+	return empty
+}
+
+// Unsubscribe removes s; it is safe to call twice.
+func (h *Hub) Unsubscribe(ctx context.Context, s *Subscription) {
+	s.mu.Lock()
+	s.closed = true
+	s.buf = nil
+	s.mu.Unlock()
+	if h.remove(s) {
+		if err := h.broker.Unsubscribe(s.channel); err != nil {
+			h.log.Warn("broker unsubscribe", "channel", s.channel, "err", err)
+		}
+	}
+	if s.listed {
+		s.listed = false
+		if err := h.presence.RemovePresence(ctx, s.channel, s.opts.Info.Client); err != nil {
+			h.log.Warn("remove presence", "channel", s.channel, "err", err)
+		}
+		if s.opts.JoinLeave {
+			if err := h.broker.PublishLeave(ctx, s.channel, s.opts.Info); err != nil {
+				h.log.Warn("publish leave", "channel", s.channel, "err", err)
+			}
+		}
+	}
+}
+
+// Publish appends data to ch's stream and delivers it everywhere.
+func (h *Hub) Publish(ctx context.Context, ch string, data []byte, opts broker.PublishOptions) (broker.StreamPosition, error) {
+	sp, err := h.broker.Publish(ctx, ch, data, opts)
+	if err != nil {
+		return sp, fmt.Errorf("hub: publish %s: %w", ch, err)
+	}
+	return sp, nil
+}
+
+// History returns publications of ch (see broker.HistoryFilter).
+func (h *Hub) History(ctx context.Context, ch string, f broker.HistoryFilter) (broker.HistoryResult, error) {
+	return h.broker.History(ctx, ch, f)
+}
+
+// Presence returns ch's members.
+func (h *Hub) Presence(ctx context.Context, ch string) (map[string]*broker.ClientInfo, error) {
+	return h.presence.Presence(ctx, ch)
+}
+
+// PresenceStats counts ch's members.
+func (h *Hub) PresenceStats(ctx context.Context, ch string) (broker.PresenceStats, error) {
+	return h.presence.PresenceStats(ctx, ch)
+}
+
+// ChannelInfo is one active channel of this node.
+type ChannelInfo struct {
+	Name        string `json:"name"`
+	Subscribers int    `json:"num_subscribers"`
+}
+
+// Channels lists the channels with local subscribers, sorted by name.
+func (h *Hub) Channels() []ChannelInfo {
+	var out []ChannelInfo
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for name, c := range sh.channels {
+			c.mu.RLock()
+			out = append(out, ChannelInfo{Name: name, Subscribers: len(c.subs)})
+			c.mu.RUnlock()
+		}
+		sh.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// AddClient makes c findable by user.
+func (h *Hub) AddClient(c Client) {
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	h.clients[c.ID()] = c
+	if u := c.User(); u != "" {
+		m := h.byUser[u]
+		if m == nil {
+			m = map[string]Client{}
+			h.byUser[u] = m
+		}
+		m[c.ID()] = c
+	}
+}
+
+// RemoveClient forgets c.
+func (h *Hub) RemoveClient(c Client) {
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	delete(h.clients, c.ID())
+	if u := c.User(); u != "" {
+		if m := h.byUser[u]; m != nil {
+			delete(m, c.ID())
+			if len(m) == 0 {
+				delete(h.byUser, u)
+			}
+		}
+	}
+}
+
+// DisconnectUser closes every connection of user on this node and returns how many.
+func (h *Hub) DisconnectUser(user string, code int, reason string) int {
+	h.clientsMu.Lock()
+	var cs []Client
+	for _, c := range h.byUser[user] {
+		cs = append(cs, c)
+	}
+	h.clientsMu.Unlock()
+	for _, c := range cs {
+		c.Disconnect(code, reason)
+	}
+	return len(cs)
+}
+
+// NumClients counts the clients registered on this node.
+func (h *Hub) NumClients() int {
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	return len(h.clients)
+}

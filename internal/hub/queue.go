@@ -1,0 +1,103 @@
+package hub
+
+import "sync"
+
+// Queue is a connection's outbound queue, bounded in bytes, with at most one consumer at a
+// time. Producers (fan-out) never block: Push fails instead, and the connection is then cut
+// off as a slow consumer. The queue holds references to shared encoded bytes, not copies.
+//
+// The consumer protocol: wake is called (under the queue's lock, so it must not block) when
+// the queue goes from idle to holding data. The consumer then calls Take until it returns no
+// items; that call marks the queue idle again, so the next Push wakes a consumer anew. This
+// lets a WebSocket connection run its writer goroutine only while it has something to write.
+type Queue struct {
+	mu     sync.Mutex
+	items  [][]byte
+	size   int
+	max    int
+	active bool // a consumer has been woken and has not yet seen the queue empty
+	closed bool
+	wake   func()
+}
+
+// NewQueue returns a queue that holds at most max bytes; wake is described on Queue.
+func NewQueue(max int, wake func()) *Queue {
+	return &Queue{max: max, wake: wake}
+}
+
+// Push appends b. It reports false when the queue is closed or b would exceed the byte bound.
+func (q *Queue) Push(b []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.size+len(b) > q.max {
+		return false
+	}
+	q.items = append(q.items, b)
+	q.size += len(b)
+	if !q.active {
+		q.active = true
+		q.wake()
+	}
+	return true
+}
+
+// TakeState says what Take found.
+type TakeState uint8
+
+// Take results.
+const (
+	// Items: dst holds what was queued; call Take again when it is written.
+	Items TakeState = iota
+	// Idle: nothing is queued; the queue is marked idle and the next Push wakes a consumer.
+	Idle
+	// Drained: the queue is closed and everything in it was taken; the consumer should
+	// finish the connection.
+	Drained
+)
+
+// Take moves every queued item into dst (which it returns) and says what it found.
+func (q *Queue) Take(dst [][]byte) ([][]byte, TakeState) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		if q.closed {
+			return dst, Drained
+		}
+		q.active = false
+		return dst, Idle
+	}
+	dst = append(dst, q.items...)
+	clear(q.items)
+	q.items = q.items[:0]
+	q.size = 0
+	return dst, Items
+}
+
+// Close makes every later Push fail and wakes the consumer, which flushes what is queued and
+// then sees Drained. With discard, what is queued is dropped instead (a slow consumer is not
+// owed its backlog). It returns false if the queue was already closed.
+func (q *Queue) Close(discard bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if discard {
+		clear(q.items)
+		q.items = q.items[:0]
+		q.size = 0
+	}
+	if q.closed {
+		return false
+	}
+	q.closed = true
+	if !q.active {
+		q.active = true
+		q.wake()
+	}
+	return true
+}
+
+// Len reports the queued bytes.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.size
+}

@@ -1,0 +1,47 @@
+// Package metrics holds Switchboard's Prometheus collectors, registered once in Registry.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry is what /metrics serves: these collectors plus the Go and process collectors.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// Connections counts open realtime connections by transport (ws, sse, …).
+	Connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchboard_connections", Help: "Open realtime connections.",
+	}, []string{"transport"})
+	// Channels counts channels with at least one local subscriber.
+	Channels = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_channels", Help: "Channels with local subscribers.",
+	})
+	// Publications counts publications delivered to this node.
+	Publications = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_publications_total", Help: "Publications received by this node for fan-out.",
+	})
+	// Deliveries counts events handed to local subscribers.
+	Deliveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_deliveries_total", Help: "Events queued to local subscribers.",
+	})
+	// Disconnects counts server-side disconnects by reason (slow, no_pong, shutdown, …).
+	Disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_disconnects_total", Help: "Connections closed by the server, by reason.",
+	}, []string{"reason"})
+	// Refused counts connections and requests refused by a limit.
+	Refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_refused_total", Help: "Connections, commands and requests refused by a limit.",
+	}, []string{"limit"})
+	// HTTPDuration observes HTTP handling time by route pattern and status code.
+	HTTPDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "switchboard_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})
+)
+
+func init() {
+	Registry.MustRegister(Connections, Channels, Publications, Deliveries, Disconnects, Refused, HTTPDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}

@@ -1,0 +1,68 @@
+// Package node assembles one Switchboard node from its config: store, broker, hub, apps and
+// HTTP server. main and the end-to-end tests use the same path.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/switchboard/switchboard/internal/apps/native"
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/server"
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// Version is set at build time (-ldflags "-X …/node.Version=v1.2.3").
+var Version = "dev"
+
+// Node is a running node's parts.
+type Node struct {
+	Config   config.Config
+	Store    *store.DB
+	Broker   broker.Broker
+	Hub      *hub.Hub
+	Registry *transport.Registry
+	Server   *server.Server
+	log      *slog.Logger
+}
+
+// New builds a node; Close releases it.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	mem := broker.NewMemory(cfg.Limits.HistoryMetaTTL.D())
+	h := hub.New(mem, mem, log)
+	if err := h.Run(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	reg := transport.NewRegistry(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.PingInterval.D())
+	n := &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
+	var mounts []server.Mount
+	if cfg.Apps.Native.Enabled {
+		mounts = append(mounts, server.Mount{App: native.New(cfg, h, reg, log, Version), Prefix: cfg.Apps.Native.Prefix})
+	}
+	n.Server = server.New(cfg, log, db, mem, reg, Version, mounts...)
+	return n, nil
+}
+
+// Serve runs until ctx ends, then drains.
+func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	return n.Server.Serve(ctx, ln)
+}
+
+// Close releases the broker and the store.
+func (n *Node) Close() error {
+	return errors.Join(n.Broker.Close(context.Background()), n.Store.Close())
+}

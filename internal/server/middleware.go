@@ -1,0 +1,196 @@
+package server
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// recorder captures the status for logs and metrics, and passes Hijack and Flush through so
+// WebSocket and SSE handlers work behind the middleware.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	bytes    int
+	hijacked bool
+	streamed bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	r.streamed = true
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("hijack not supported")
+	}
+	r.hijacked = true
+	r.status = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (write deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// instrument wraps one route: request id, recover, access log and latency by route pattern.
+// Upgraded and streamed requests are logged but kept out of the latency histogram: their
+// "latency" is the life of the connection.
+func instrument(log *slog.Logger, route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic in handler", "route", route, "request_id", id, "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					httpx.Error(rec, http.StatusInternalServerError, "internal server error")
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			if !rec.hijacked && !rec.streamed {
+				metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+			}
+			log.Info("http", "method", r.Method, "path", r.URL.Path, "route", route, "status", status,
+				"bytes", rec.bytes, "dur", d, "ip", transport.ClientIP(r), "request_id", id)
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// cors answers preflights and sets CORS headers for allowed origins.
+func cors(origins []string, next http.Handler) http.Handler {
+	any := slices.Contains(origins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (any || slices.Contains(origins, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Credentials", "true")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+				if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+					h.Set("Access-Control-Allow-Headers", rh)
+				}
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ipLimiter is a token bucket per client IP; idle buckets are forgotten.
+type ipLimiter struct {
+	rate  rate.Limit
+	burst int
+	mu    sync.Mutex
+	ips   map[string]*ipBucket
+}
+
+type ipBucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newIPLimiter(r float64, burst int) *ipLimiter {
+	return &ipLimiter{rate: rate.Limit(r), burst: burst, ips: map[string]*ipBucket{}}
+}
+
+func (l *ipLimiter) allow(ip string) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ips) > 100000 { // bound the map: forget buckets idle for a minute
+		for k, b := range l.ips {
+			if now.Sub(b.seen) > time.Minute {
+				delete(l.ips, k)
+			}
+		}
+	}
+	b := l.ips[ip]
+	if b == nil {
+		b = &ipBucket{lim: rate.NewLimiter(l.rate, l.burst)}
+		l.ips[ip] = b
+	}
+	b.seen = now
+	return b.lim.AllowN(now, 1)
+}
+
+func rateLimit(l *ipLimiter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.allow(transport.ClientIP(r)) {
+			metrics.Refused.WithLabelValues("http_rate").Inc()
+			w.Header().Set("Retry-After", "1")
+			httpx.Error(w, http.StatusTooManyRequests, "too many requests")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyLimit caps every request body; handlers that decode JSON set tighter limits themselves.
+func bodyLimit(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			httpx.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(limit, 10)+" bytes")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}

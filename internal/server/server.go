@@ -1,0 +1,153 @@
+// Package server runs Switchboard's HTTP server: it mounts each app at its prefix behind the
+// shared middleware, serves /healthz, /readyz and /metrics, and drains on shutdown.
+//
+// Lifecycle: New (build, mount) → Serve (accept until the context ends) → drain: readiness
+// turns 503, the listener closes, every WebSocket is flushed and closed with 1001 and every
+// SSE stream ended, in-flight requests finish, all within ShutdownTimeout.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// App is one surface: it registers its routes below its prefix.
+type App interface {
+	Name() string
+	Routes(r *httpx.Router)
+}
+
+// Mount pairs an app with where it is mounted.
+type Mount struct {
+	App    App
+	Prefix string
+}
+
+// Server is the HTTP front of one node.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.DB
+	broker   broker.Broker
+	registry *transport.Registry
+	handler  http.Handler
+	draining atomic.Bool
+	version  string
+}
+
+// New builds the server and mounts apps.
+func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg *transport.Registry, version string, mounts ...Mount) *Server {
+	s := &Server{cfg: cfg, log: log, store: db, broker: b, registry: reg, version: version}
+	mux := http.NewServeMux()
+	wrap := func(route string, h http.Handler) http.Handler { return instrument(log, route, h) }
+	ops := httpx.NewRouter(mux, "", wrap)
+	ops.HandleFunc("GET /healthz", s.healthz)
+	ops.HandleFunc("GET /readyz", s.readyz)
+	ops.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	// Profiles, which maintainers ask for first when a leak is reported. They reveal nothing
+	// secret, but bind the server to loopback or firewall them in production.
+	ops.HandleFunc("GET /debug/pprof/", pprof.Index)
+	ops.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	ops.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	for _, m := range mounts {
+		m.App.Routes(httpx.NewRouter(mux, m.Prefix, wrap))
+		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)
+	}
+	mux.Handle("/", instrument(log, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.Error(w, http.StatusNotFound, "no such route")
+	})))
+	var h http.Handler = mux
+	h = bodyLimit(cfg.Limits.MaxBodyBytes, h)
+	if cfg.Limits.HTTPRate > 0 {
+		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), h)
+	}
+	h = cors(cfg.CORSOrigins, h)
+	s.handler = h
+	return s
+}
+
+// Handler returns the root handler (tests serve it with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		httpx.Error(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "broker": "ok"}
+	status := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["store"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.broker.Ping(ctx); err != nil {
+		checks["broker"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	httpx.JSON(w, status, checks)
+}
+
+// Serve accepts on ln until ctx ends, then drains. It returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String(), "version", s.version)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	return s.drain(srv, errc)
+}
+
+func (s *Server) drain(srv *http.Server, errc <-chan error) error {
+	timeout := s.cfg.ShutdownTimeout.D()
+	s.log.Info("draining", "connections", s.registry.Len(), "timeout", timeout)
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Shutdown closes the listener at once and waits for plain requests; it knows nothing of
+	// hijacked WebSockets and would wait forever on SSE streams, so the registry closes both.
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	var errs []error
+	if err := s.registry.Drain(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("connections still open after %s: %w", timeout, err))
+	}
+	if err := <-shut; err != nil {
+		errs = append(errs, fmt.Errorf("requests still running after %s: %w", timeout, err))
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	s.log.Info("drained", "left", s.registry.Len())
+	return errors.Join(errs...)
+}

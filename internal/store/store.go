@@ -1,0 +1,199 @@
+// Package store opens Switchboard's database: an embedded SQLite file by default, or
+// PostgreSQL for a cluster. SQL is written once with $1-style placeholders, which both
+// drivers accept; each app keeps its migrations next to its code and applies them with
+// Migrate.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go)
+)
+
+// Dialect names the engine behind a DB.
+type Dialect string
+
+// Dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is the store handle. For SQLite, writes go through one connection (SQLite has one
+// writer; a pool of writers only trades "database is locked" errors) and reads through a pool.
+// For PostgreSQL both are the same pool.
+type DB struct {
+	Dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens dsn: a postgres:// URL, or else the SQLite file switchboard.db in dataDir
+// (created with its directory).
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn)
+	}
+	path := dsn
+	if path == "" {
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create data dir: %w", err)
+		}
+		path = filepath.Join(dataDir, "switchboard.db")
+	}
+	return openSQLite(ctx, path)
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	pool, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(20)
+	pool.SetMaxIdleConns(10)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect postgres: %w", err)
+	}
+	return &DB{Dialect: Postgres, write: pool, read: pool}, nil
+}
+
+// sqlitePragmas are set on every connection: wait rather than fail on a lock, WAL so readers
+// never block the writer, synchronous=FULL so a write a client was told succeeded survives a
+// power cut, and foreign keys on.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	base := "file:" + path + "?" + sqlitePragmas
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", base+"&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	return &DB{Dialect: SQLite, write: write, read: read}, nil
+}
+
+// Write returns the handle for statements that change data.
+func (db *DB) Write() *sql.DB { return db.write }
+
+// Read returns the handle for queries.
+func (db *DB) Read() *sql.DB { return db.read }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both handles.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Tx runs fn in a write transaction, committing if it returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Migration is one step of an app's schema. Postgres holds that engine's text where the two
+// differ; empty means SQL serves both.
+type Migration struct {
+	Version  int
+	SQL      string
+	Postgres string
+}
+
+// Migrate applies app's migrations that have not run yet, each in its own transaction, in
+// version order. On PostgreSQL an advisory lock keeps two starting nodes from racing.
+func (db *DB) Migrate(ctx context.Context, app string, ms []Migration) error {
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations (
+		app TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL,
+		PRIMARY KEY (app, version))`
+	if _, err := db.write.ExecContext(ctx, create); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	last := 0
+	for _, m := range ms {
+		if m.Version <= last {
+			return fmt.Errorf("store: %s migrations must have increasing versions (%d after %d)", app, m.Version, last)
+		}
+		last = m.Version
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			if db.Dialect == Postgres {
+				h := fnv.New64a()
+				h.Write([]byte("switchboard-migrate"))
+				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64()>>1)); err != nil {
+					return fmt.Errorf("lock: %w", err)
+				}
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE app = $1 AND version = $2", app, m.Version).Scan(&n); err != nil {
+				return fmt.Errorf("read: %w", err)
+			}
+			if n > 0 {
+				return nil
+			}
+			text := m.SQL
+			if db.Dialect == Postgres && m.Postgres != "" {
+				text = m.Postgres
+			}
+			if _, err := tx.ExecContext(ctx, text); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (app, version, applied_at) VALUES ($1, $2, $3)", app, m.Version, time.Now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate %s to %d: %w", app, m.Version, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package transport holds what every realtime transport shares: the registry of open
+// connections, which enforces connection limits, sends heartbeats and drains on shutdown.
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/metrics"
+)
+
+// Conn is an open realtime connection as the registry sees it.
+type Conn interface {
+	// Heartbeat queues a ping (or, for SSE, a comment) without blocking.
+	Heartbeat()
+	// Shutdown flushes what is queued and closes the connection with a "going away, reconnect"
+	// signal. It does not block.
+	Shutdown()
+}
+
+// Errors returned by Registry.Add.
+var (
+	ErrDraining      = errors.New("server is shutting down")
+	ErrTooManyConns  = errors.New("too many connections")
+	ErrTooManyFromIP = errors.New("too many connections from this address")
+)
+
+// Registry tracks every open connection of every transport.
+type Registry struct {
+	maxPerIP int
+	max      int
+
+	mu       sync.Mutex
+	conns    map[Conn]string // → client IP
+	perIP    map[string]int
+	draining bool
+	empty    chan struct{} // closed when draining and the last connection is gone
+
+	stop chan struct{}
+}
+
+// NewRegistry returns a registry with the given limits (0 = unlimited) that heartbeats every
+// connection every interval.
+func NewRegistry(max, maxPerIP int, interval time.Duration) *Registry {
+	r := &Registry{
+		max: max, maxPerIP: maxPerIP,
+		conns: map[Conn]string{}, perIP: map[string]int{},
+		empty: make(chan struct{}), stop: make(chan struct{}),
+	}
+	go r.heartbeats(interval)
+	return r
+}
+
+// Add registers c from ip, or says which limit refuses it.
+func (r *Registry) Add(c Conn, ip string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check(ip); err != nil {
+		return err
+	}
+	r.conns[c] = ip
+	r.perIP[ip]++
+	return nil
+}
+
+// Check says whether a connection from ip would be refused now.
+func (r *Registry) Check(ip string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.check(ip)
+}
+
+func (r *Registry) check(ip string) error {
+	switch {
+	case r.draining:
+		metrics.Refused.WithLabelValues("draining").Inc()
+		return ErrDraining
+	case r.max > 0 && len(r.conns) >= r.max:
+		metrics.Refused.WithLabelValues("max_conns").Inc()
+		return ErrTooManyConns
+	case r.maxPerIP > 0 && r.perIP[ip] >= r.maxPerIP:
+		metrics.Refused.WithLabelValues("max_conns_per_ip").Inc()
+		return ErrTooManyFromIP
+	}
+	return nil
+}
+
+// Refuse answers a request refused by a registry limit: 503 while draining, else 429.
+func Refuse(w http.ResponseWriter, err error) {
+	status := http.StatusTooManyRequests
+	if errors.Is(err, ErrDraining) {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"` + err.Error() + `"}` + "\n"))
+}
+
+// Remove forgets c.
+func (r *Registry) Remove(c Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ip, ok := r.conns[c]
+	if !ok {
+		return
+	}
+	delete(r.conns, c)
+	if r.perIP[ip]--; r.perIP[ip] <= 0 {
+		delete(r.perIP, ip)
+	}
+	if r.draining && len(r.conns) == 0 {
+		close(r.empty)
+	}
+}
+
+// Len counts open connections.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+func (r *Registry) snapshot() []Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Conn, 0, len(r.conns))
+	for c := range r.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *Registry) heartbeats(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			for _, c := range r.snapshot() {
+				c.Heartbeat()
+			}
+		}
+	}
+}
+
+// Drain refuses new connections, shuts every open one down and waits until all are gone or
+// ctx ends; it then returns ctx's error.
+func (r *Registry) Drain(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.draining {
+		r.draining = true
+		close(r.stop)
+		if len(r.conns) == 0 {
+			close(r.empty)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range r.snapshot() {
+		c.Shutdown()
+	}
+	select {
+	case <-r.empty:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ClientIP returns the address a request came from (the TCP peer; proxies are not trusted).
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

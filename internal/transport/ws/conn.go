@@ -1,0 +1,327 @@
+// Package ws serves one WebSocket connection: a read loop, a writer that runs only while
+// there is something to write (batched), read and write deadlines, heartbeats, limits, and a
+// close that flushes first.
+package ws
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// Close codes used by every app. 1001 is the standard "going away": on drain, clients are
+// told to reconnect elsewhere.
+const (
+	CloseGoingAway   = websocket.CloseGoingAway
+	CloseTooBig      = websocket.CloseMessageTooBig
+	CloseUnsupported = websocket.CloseUnsupportedData
+	ClosePolicy      = websocket.ClosePolicyViolation
+)
+
+// Handler is what an app does with a connection's messages.
+type Handler interface {
+	// OnMessage is called from the read loop, one message at a time.
+	OnMessage(c *Conn, data []byte)
+	// OnClose is called once, after the connection is closed.
+	OnClose(c *Conn, code int, reason string)
+}
+
+// Options are shared by every connection of one endpoint.
+type Options struct {
+	ReadLimit    int64         // largest message accepted; a larger one closes with 1009
+	QueueBytes   int           // outbound bytes queued before the connection is cut off as slow
+	WriteTimeout time.Duration // one write
+	ReadTimeout  time.Duration // silence allowed from the client (ping interval + pong timeout)
+	// Batch joins queued messages into one text frame, separated by "\n" (the native
+	// protocol allows it); otherwise each message is its own frame.
+	Batch bool
+	// Ping is queued as a text message on every heartbeat; nil sends a WebSocket ping frame.
+	Ping []byte
+	// Goodbye is queued before the close frame on shutdown.
+	Goodbye []byte
+	// Binary accepts binary frames; otherwise they close the connection with 1003.
+	Binary bool
+	// SlowCloseCode closes a connection whose queue overflowed; 0 means 1008.
+	SlowCloseCode int
+	Registry      *transport.Registry
+	Log           *slog.Logger
+	// CheckOrigin decides cross-origin upgrades; nil allows all.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Conn is one WebSocket connection.
+type Conn struct {
+	ws   *websocket.Conn
+	opts *Options
+	h    Handler
+	q    *hub.Queue
+	ip   string
+
+	// Value is the app's own state for this connection.
+	Value any
+
+	closeOnce   sync.Once
+	closeCode   atomic.Int32
+	closeReason atomic.Pointer[string]
+	writeErr    atomic.Bool
+}
+
+var _ transport.Conn = (*Conn)(nil)
+
+// upgrader is shared: its write buffers come from a pool, so an idle connection holds none.
+func (o *Options) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin: func(r *http.Request) bool {
+			if o.CheckOrigin == nil {
+				return true
+			}
+			return o.CheckOrigin(r)
+		},
+	}
+}
+
+// Server upgrades requests for one endpoint.
+type Server struct {
+	opts     *Options
+	upgrader *websocket.Upgrader
+}
+
+// NewServer returns an upgrader with opts.
+func NewServer(opts Options) *Server {
+	o := opts
+	return &Server{opts: &o, upgrader: o.upgrader()}
+}
+
+// Accept upgrades the request, registers the connection and starts its read loop; it returns
+// without waiting, so net/http can free what it held for the request. setup runs before the
+// first message is read, to attach app state. On refusal it has already answered w.
+func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup func(*Conn)) (*Conn, error) {
+	ip := transport.ClientIP(r)
+	// Refuse over-limit clients with a plain HTTP answer before upgrading; Add below enforces
+	// the limit exactly.
+	if err := s.opts.Registry.Check(ip); err != nil {
+		transport.Refuse(w, err)
+		return nil, err
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, err // the upgrader has answered with a 4xx
+	}
+	c := &Conn{ws: conn, opts: s.opts, h: h, ip: ip}
+	c.q = hub.NewQueue(s.opts.QueueBytes, c.wake)
+	if err := s.opts.Registry.Add(c, ip); err != nil {
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, err.Error()), time.Now().Add(s.opts.WriteTimeout))
+		_ = conn.Close()
+		return nil, err
+	}
+	conn.SetReadLimit(s.opts.ReadLimit)
+	conn.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(c.opts.ReadTimeout)) })
+	metrics.Connections.WithLabelValues("ws").Inc()
+	if setup != nil {
+		setup(c)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// IP returns the client's address.
+func (c *Conn) IP() string { return c.ip }
+
+func (c *Conn) readLoop() {
+	code, reason := websocket.CloseNormalClosure, ""
+	defer func() { c.finish(code, reason) }()
+	for {
+		if err := c.ws.SetReadDeadline(time.Now().Add(c.opts.ReadTimeout)); err != nil {
+			return
+		}
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			code, reason = classify(err)
+			return
+		}
+		if mt == websocket.BinaryMessage && !c.opts.Binary {
+			c.Close(CloseUnsupported, "binary frames are not accepted")
+			continue
+		}
+		c.h.OnMessage(c, data)
+	}
+}
+
+// classify turns a read error into the close code the app is told.
+func classify(err error) (int, string) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return ce.Code, ce.Text
+	case errors.Is(err, websocket.ErrReadLimit):
+		return CloseTooBig, "message too big"
+	case errors.As(err, &ne) && ne.Timeout():
+		metrics.Disconnects.WithLabelValues("no_pong").Inc()
+		return websocket.CloseAbnormalClosure, "no ping response"
+	default:
+		return websocket.CloseAbnormalClosure, "connection lost"
+	}
+}
+
+// Send queues b without blocking; false means the connection is closed or too slow (it is
+// then being closed with 1008 "slow consumer").
+func (c *Conn) Send(b []byte) bool {
+	if c.q.Push(b) {
+		return true
+	}
+	if c.q.Close(true) {
+		metrics.Disconnects.WithLabelValues("slow").Inc()
+		code := c.opts.SlowCloseCode
+		if code == 0 {
+			code = ClosePolicy
+		}
+		c.setClose(code, "slow consumer")
+	}
+	return false
+}
+
+// Close queues a close frame with code and reason after what is already queued; later sends
+// are dropped. It does not block.
+func (c *Conn) Close(code int, reason string) {
+	c.setClose(code, reason)
+	c.q.Close(false)
+}
+
+// Abort closes the connection now, dropping what is queued.
+func (c *Conn) Abort(code int, reason string) {
+	c.setClose(code, reason)
+	c.q.Close(true)
+}
+
+func (c *Conn) setClose(code int, reason string) {
+	if c.closeCode.CompareAndSwap(0, int32(code)) {
+		c.closeReason.Store(&reason)
+	}
+}
+
+// Heartbeat queues a ping.
+func (c *Conn) Heartbeat() {
+	if c.opts.Ping != nil {
+		c.Send(c.opts.Ping)
+		return
+	}
+	// Control frames may be written concurrently with the writer (gorilla allows it).
+	_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
+}
+
+// Shutdown closes with 1001 after flushing.
+func (c *Conn) Shutdown() {
+	metrics.Disconnects.WithLabelValues("shutdown").Inc()
+	if c.opts.Goodbye != nil {
+		c.q.Push(c.opts.Goodbye)
+	}
+	c.Close(CloseGoingAway, "server shutting down")
+}
+
+// wake starts the writer; the queue calls it when it goes from idle to busy, so at most one
+// writer runs per connection, and none while the connection is idle.
+func (c *Conn) wake() { go c.writeLoop() }
+
+func (c *Conn) writeLoop() {
+	var batch [][]byte
+	for {
+		var state hub.TakeState
+		batch, state = c.q.Take(batch[:0])
+		switch state {
+		case hub.Idle:
+			return
+		case hub.Drained:
+			c.sendClose()
+			return
+		}
+		if c.writeErr.Load() {
+			continue // the socket is gone; keep taking so the queue drains and closes
+		}
+		if err := c.write(batch); err != nil {
+			c.writeErr.Store(true)
+			metrics.Disconnects.WithLabelValues("write_error").Inc()
+			c.setClose(websocket.CloseAbnormalClosure, "write failed")
+			c.q.Close(true)
+			_ = c.ws.NetConn().Close()
+		}
+		clear(batch)
+	}
+}
+
+func (c *Conn) write(batch [][]byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	if !c.opts.Batch {
+		for _, b := range batch {
+			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for i, b := range batch {
+		if i > 0 {
+			if _, err := w.Write(newline); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+var newline = []byte{'\n'}
+
+// sendClose writes the close frame once the queue is flushed; the read loop then sees the
+// client's answering close frame, or the socket is closed after a grace period.
+func (c *Conn) sendClose() {
+	code := int(c.closeCode.Load())
+	reason := ""
+	if p := c.closeReason.Load(); p != nil {
+		reason = *p
+	}
+	if !c.writeErr.Load() {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.opts.WriteTimeout))
+	}
+	time.AfterFunc(closeGrace, func() { _ = c.ws.NetConn().Close() })
+}
+
+// closeGrace is how long a client has to answer a close frame before the socket is closed.
+const closeGrace = 2 * time.Second
+
+func (c *Conn) finish(code int, reason string) {
+	c.closeOnce.Do(func() {
+		if sc := int(c.closeCode.Load()); sc != 0 {
+			code = sc
+			if p := c.closeReason.Load(); p != nil {
+				reason = *p
+			}
+		}
+		c.q.Close(true)
+		_ = c.ws.NetConn().Close()
+		c.opts.Registry.Remove(c)
+		metrics.Connections.WithLabelValues("ws").Dec()
+		c.h.OnClose(c, code, reason)
+	})
+}
