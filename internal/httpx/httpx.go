@@ -74,12 +74,10 @@ type DecodeError struct {
 
 func (e *DecodeError) Error() string { return e.Msg }
 
-// Decode reads a JSON body of at most limit bytes into v. Unknown fields are refused, so a
-// misspelt field is an error rather than silently ignored.
+// Decode reads a JSON body of at most limit bytes into v, whatever the Content-Type says (curl
+// sends form encoding by default). Unknown fields are refused, so a misspelt field is an error
+// rather than silently ignored.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &DecodeError{http.StatusUnsupportedMediaType, "content type must be application/json"}
-	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -27,7 +27,8 @@ type Event struct {
 	Epoch   string              // KindPublication: the stream epoch of Pub.Offset
 	Info    *broker.ClientInfo  // KindJoin, KindLeave
 
-	mu      sync.Mutex
+	// One lock per encoding, so an encoding may build on another (SSE wraps the native JSON).
+	mu      [maxEncodings]sync.Mutex
 	encoded [maxEncodings]atomic.Pointer[[]byte]
 }
 
@@ -63,8 +64,8 @@ func (e *Event) Bytes(enc *Encoding) []byte {
 	if p := e.encoded[enc.idx].Load(); p != nil {
 		return *p
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu[enc.idx].Lock()
+	defer e.mu[enc.idx].Unlock()
 	if p := e.encoded[enc.idx].Load(); p != nil {
 		return *p
 	}

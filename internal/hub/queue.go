@@ -1,6 +1,15 @@
 package hub
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
+
+// Errors from Push.
+var (
+	ErrQueueFull   = errors.New("queue full")
+	ErrQueueClosed = errors.New("queue closed")
+)
 
 // Queue is a connection's outbound queue, bounded in bytes, with at most one consumer at a
 // time. Producers (fan-out) never block: Push fails instead, and the connection is then cut
@@ -25,12 +34,16 @@ func NewQueue(max int, wake func()) *Queue {
 	return &Queue{max: max, wake: wake}
 }
 
-// Push appends b. It reports false when the queue is closed or b would exceed the byte bound.
-func (q *Queue) Push(b []byte) bool {
+// Push appends b. It fails with ErrQueueClosed after Close, and with ErrQueueFull when b would
+// exceed the byte bound.
+func (q *Queue) Push(b []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.size+len(b) > q.max {
-		return false
+	if q.closed {
+		return ErrQueueClosed
+	}
+	if q.size+len(b) > q.max {
+		return ErrQueueFull
 	}
 	q.items = append(q.items, b)
 	q.size += len(b)
@@ -38,7 +51,7 @@ func (q *Queue) Push(b []byte) bool {
 		q.active = true
 		q.wake()
 	}
-	return true
+	return nil
 }
 
 // TakeState says what Take found.

@@ -69,10 +69,19 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		m.App.Routes(httpx.NewRouter(mux, m.Prefix, wrap))
 		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)
 	}
-	mux.Handle("/", instrument(log, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.Error(w, http.StatusNotFound, "no such route")
-	})))
-	var h http.Handler = mux
+	unmatched := instrument(log, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, _ := mux.Handler(r)
+		h.ServeHTTP(&jsonStatusWriter{ResponseWriter: w}, r)
+	}))
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux answers unknown paths (404) and wrong methods (405, with Allow) in plain
+		// text; turn those into JSON errors.
+		if _, pattern := mux.Handler(r); pattern == "" {
+			unmatched.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	h = bodyLimit(cfg.Limits.MaxBodyBytes, h)
 	if cfg.Limits.HTTPRate > 0 {
 		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), h)
@@ -84,6 +93,32 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 
 // Handler returns the root handler (tests serve it with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// jsonStatusWriter replaces the mux's plain-text error body with a JSON one.
+type jsonStatusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *jsonStatusWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	msg := "no such route"
+	if code == http.StatusMethodNotAllowed {
+		msg = "method not allowed"
+	}
+	w.ResponseWriter.Header().Del("X-Content-Type-Options")
+	httpx.Error(w.ResponseWriter, code, msg)
+}
+
+func (w *jsonStatusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil // the plain-text body is dropped
+}
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})

@@ -129,9 +129,14 @@ func (cl *client) handle(line []byte) bool {
 	return true
 }
 
-// fail answers a command with an error; too many errors close the connection.
+// fail answers a command with an error. Malformed commands (bad JSON or params, unknown
+// methods) count against a limit, past which the connection is closed: a client that sends
+// garbage is broken or hostile. Refusals (permissions, limits) do not count.
 func (cl *client) fail(id uint32, e *Error) bool {
 	cl.send(reply{ID: id, Error: e})
+	if e.Code != ErrBadRequest.Code && e.Code != ErrMethodNotFound.Code {
+		return true
+	}
 	cl.errors++
 	if cl.errors > cl.app.limits.MaxCommandErrors {
 		cl.disconnect(DisconnectTooManyErrors, "too many bad commands", false)

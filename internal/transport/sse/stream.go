@@ -64,10 +64,11 @@ func (s *Stream) wake() {
 
 // Send queues b; false means the stream is closed or too slow (it is then ended).
 func (s *Stream) Send(b []byte) bool {
-	if s.q.Push(b) {
+	err := s.q.Push(b)
+	if err == nil {
 		return true
 	}
-	if s.q.Close(true) {
+	if err == hub.ErrQueueFull && s.q.Close(true) {
 		s.slow.Store(true)
 		metrics.Disconnects.WithLabelValues("slow").Inc()
 	}
@@ -86,7 +87,7 @@ func (s *Stream) Heartbeat() { s.Send(ping) }
 func (s *Stream) Shutdown() {
 	metrics.Disconnects.WithLabelValues("shutdown").Inc()
 	if s.opts.Goodbye != nil {
-		s.q.Push(s.opts.Goodbye)
+		_ = s.q.Push(s.opts.Goodbye)
 	}
 	s.Close()
 }

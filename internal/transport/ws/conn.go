@@ -180,10 +180,11 @@ func classify(err error) (int, string) {
 // Send queues b without blocking; false means the connection is closed or too slow (it is
 // then being closed with 1008 "slow consumer").
 func (c *Conn) Send(b []byte) bool {
-	if c.q.Push(b) {
+	err := c.q.Push(b)
+	if err == nil {
 		return true
 	}
-	if c.q.Close(true) {
+	if err == hub.ErrQueueFull && c.q.Close(true) {
 		metrics.Disconnects.WithLabelValues("slow").Inc()
 		code := c.opts.SlowCloseCode
 		if code == 0 {
@@ -227,7 +228,7 @@ func (c *Conn) Heartbeat() {
 func (c *Conn) Shutdown() {
 	metrics.Disconnects.WithLabelValues("shutdown").Inc()
 	if c.opts.Goodbye != nil {
-		c.q.Push(c.opts.Goodbye)
+		_ = c.q.Push(c.opts.Goodbye)
 	}
 	c.Close(CloseGoingAway, "server shutting down")
 }
