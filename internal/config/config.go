@@ -188,8 +188,19 @@ func Load(args []string, getenv func(string) string) (Config, bool, error) {
 		}
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
+		// encoding/json decodes a list into the existing elements without zeroing them, so a
+		// namespace from the file would inherit the default namespace's settings. A list in
+		// the file replaces the default list whole.
+		defNS, defOrigins := cfg.Namespaces, cfg.CORSOrigins
+		cfg.Namespaces, cfg.CORSOrigins = nil, nil
 		if err := dec.Decode(&cfg); err != nil {
 			return cfg, false, fmt.Errorf("parse config %s: %w", *configFile, err)
+		}
+		if cfg.Namespaces == nil {
+			cfg.Namespaces = defNS
+		}
+		if cfg.CORSOrigins == nil {
+			cfg.CORSOrigins = defOrigins
 		}
 	}
 	if err := applyEnv(&cfg, getenv); err != nil {

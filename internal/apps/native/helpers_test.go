@@ -83,13 +83,19 @@ func startNode(t testing.TB, mutate func(*config.Config)) *testNode {
 
 type testWriter struct{ t testing.TB }
 
-func (w *testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // frame is one server message (reply or push), split out of a batched WebSocket frame.
 type frame struct {
-	ID        uint32          `json:"id"`
-	Result    json.RawMessage `json:"result"`
-	Error     *struct{ Code int `json:"code"`; Message string `json:"message"` } `json:"error"`
+	ID     uint32          `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
 	Push      string          `json:"push"`
 	Channel   string          `json:"channel"`
 	Offset    uint64          `json:"offset"`

@@ -541,7 +541,10 @@ func TestSSE(t *testing.T) {
 		t.Fatalf("recovered event %+v", ev)
 	}
 
-	for _, tt := range []struct{ name, query, lastID string; want int }{
+	for _, tt := range []struct {
+		name, query, lastID string
+		want                int
+	}{
 		{"no channel", "", "", 400},
 		{"unknown namespace", "channel=nope:x", "", 404},
 		{"token namespace without token", "channel=private:x", "", 403},

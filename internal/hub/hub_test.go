@@ -1,0 +1,208 @@
+package hub
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/broker"
+)
+
+var testEncoding = NewEncoding("test", func(ev *Event) []byte {
+	encodes.Add(1)
+	return []byte(ev.Channel + ":" + strconv.FormatUint(ev.Pub.Offset, 10))
+})
+
+var encodes atomic.Int64
+
+// fakeSub records what it is given.
+type fakeSub struct {
+	mu     sync.Mutex
+	got    []uint64
+	bytes  [][]byte
+	kinds  []Kind
+	gaps   int
+	encode bool
+}
+
+func (f *fakeSub) Deliver(ev *Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kinds = append(f.kinds, ev.Kind)
+	if ev.Kind == KindPublication {
+		f.got = append(f.got, ev.Pub.Offset)
+		if f.encode {
+			f.bytes = append(f.bytes, ev.Bytes(testEncoding))
+		}
+	}
+}
+func (f *fakeSub) Gap(string) { f.mu.Lock(); f.gaps++; f.mu.Unlock() }
+
+func newTestHub(t testing.TB) (*Hub, *broker.Memory) {
+	t.Helper()
+	m := broker.NewMemory(time.Hour)
+	h := New(m, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := h.Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return h, m
+}
+
+var hist = broker.PublishOptions{HistorySize: 100, HistoryTTL: time.Hour}
+
+func TestEncodeOncePerEvent(t *testing.T) {
+	h, _ := newTestHub(t)
+	ctx := context.Background()
+	subs := make([]*fakeSub, 50)
+	for i := range subs {
+		subs[i] = &fakeSub{encode: true}
+		s, _, err := h.Subscribe(ctx, "c", subs[i], SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Ready()
+	}
+	before := encodes.Load()
+	h.Publish(ctx, "c", []byte(`1`), hist)
+	if n := encodes.Load() - before; n != 1 {
+		t.Fatalf("50 subscribers caused %d encodings, want 1", n)
+	}
+	for _, s := range subs[1:] {
+		if &s.bytes[0][0] != &subs[0].bytes[0][0] {
+			t.Fatal("subscribers got different byte slices for one event")
+		}
+	}
+}
+
+func TestSubscribeBuffersUntilReady(t *testing.T) {
+	h, _ := newTestHub(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		h.Publish(ctx, "c", []byte(`1`), hist)
+	}
+	f := &fakeSub{}
+	s, res, err := h.Subscribe(ctx, "c", f, SubscribeOptions{
+		Recover: &broker.StreamPosition{Offset: 1, Epoch: mustEpoch(t, h)}, RecoveryMax: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Recovered || len(res.Publications) != 2 || res.Position.Offset != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	// Publications made before Ready wait, so they cannot overtake the recovered ones.
+	h.Publish(ctx, "c", []byte(`1`), hist)
+	h.Publish(ctx, "c", []byte(`1`), hist)
+	if len(f.got) != 0 {
+		t.Fatalf("delivered %v before Ready", f.got)
+	}
+	s.Ready()
+	h.Publish(ctx, "c", []byte(`1`), hist)
+	if want := []uint64{4, 5, 6}; len(f.got) != 3 || f.got[0] != 4 || f.got[2] != 6 {
+		t.Fatalf("got %v, want %v", f.got, want)
+	}
+}
+
+func mustEpoch(t *testing.T, h *Hub) string {
+	t.Helper()
+	r, err := h.History(context.Background(), "c", broker.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Position.Epoch
+}
+
+func TestGapIsReported(t *testing.T) {
+	h, _ := newTestHub(t)
+	ctx := context.Background()
+	f := &fakeSub{}
+	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &broker.StreamPosition{}, RecoveryMax: 10})
+	s.Ready()
+	// A broker that lost offset 2 (at-most-once between nodes) hands the hub 1 then 3.
+	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position)
+	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position) // duplicate: dropped
+	h.HandlePublication("c", &broker.Publication{Offset: 3}, res.Position)
+	if len(f.got) != 1 || f.gaps != 1 {
+		t.Fatalf("got %v gaps %d, want [1] and one gap", f.got, f.gaps)
+	}
+	// After a gap the subscription is dead: nothing more is delivered.
+	h.HandlePublication("c", &broker.Publication{Offset: 4}, res.Position)
+	if len(f.got) != 1 {
+		t.Fatalf("delivered after a gap: %v", f.got)
+	}
+}
+
+func TestUnsubscribeLeavesAndForgetsChannel(t *testing.T) {
+	h, _ := newTestHub(t)
+	ctx := context.Background()
+	watcher := &fakeSub{}
+	ws, _, _ := h.Subscribe(ctx, "c", watcher, SubscribeOptions{})
+	ws.Ready()
+	f := &fakeSub{}
+	info := &broker.ClientInfo{Client: "x"}
+	s, _, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Presence: true, JoinLeave: true, MaxPresence: 10, Info: info})
+	s.Ready()
+	if p, _ := h.Presence(ctx, "c"); p["x"] == nil {
+		t.Fatal("not in presence")
+	}
+	h.Unsubscribe(ctx, s)
+	h.Unsubscribe(ctx, s) // twice is harmless
+	if p, _ := h.Presence(ctx, "c"); len(p) != 0 {
+		t.Fatalf("presence after unsubscribe: %v", p)
+	}
+	if got := watcher.kinds; len(got) != 2 || got[0] != KindJoin || got[1] != KindLeave {
+		t.Fatalf("watcher saw %v, want join, leave", got)
+	}
+	h.Unsubscribe(ctx, ws)
+	if chs := h.Channels(); len(chs) != 0 {
+		t.Fatalf("channels after the last unsubscribe: %v", chs)
+	}
+}
+
+// nopSub costs what the cheapest real subscriber costs: it takes the shared bytes.
+type nopSub struct{ n int }
+
+func (s *nopSub) Deliver(ev *Event) { s.n += len(ev.Bytes(testEncoding)) }
+func (s *nopSub) Gap(string)        {}
+
+// BenchmarkFanout measures one publication delivered to N local subscribers (hub side only:
+// sharded lookup, per-subscription offset check, shared encoding).
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			h, _ := newTestHub(b)
+			ctx := context.Background()
+			for i := 0; i < n; i++ {
+				s, _, _ := h.Subscribe(ctx, "bench", &nopSub{}, SubscribeOptions{})
+				s.Ready()
+			}
+			data := []byte(`{"text":"hello world","n":12345}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Publish(ctx, "bench", data, broker.PublishOptions{HistorySize: 100, HistoryTTL: time.Minute})
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkQueue measures a push and its take, the per-delivery cost of a connection queue.
+func BenchmarkQueue(b *testing.B) {
+	q := NewQueue(1<<20, func() {})
+	msg := make([]byte, 100)
+	var batch [][]byte
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		q.Push(msg)
+		if i%64 == 63 {
+			batch, _ = q.Take(batch[:0])
+		}
+	}
+}

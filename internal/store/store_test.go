@@ -1,0 +1,122 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/store/storetest"
+)
+
+var migrations = []store.Migration{
+	{Version: 1, SQL: `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
+		Postgres: `CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)`},
+	{Version: 2, SQL: `ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT ''`},
+}
+
+func TestMigrateAndQuery(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "notes", migrations); err != nil {
+			t.Fatal(err)
+		}
+		// Applying again is a no-op.
+		if err := db.Migrate(ctx, "notes", migrations); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		if err := db.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO notes (body, author) VALUES ($1, $2)", "hello", "ann")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A failing transaction leaves nothing behind.
+		boom := errors.New("boom")
+		err = db.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO notes (body) VALUES ($1)", "lost"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("tx error %v", err)
+		}
+		var n int
+		var author string
+		if err := db.Read().QueryRowContext(ctx, "SELECT COUNT(*), MAX(author) FROM notes").Scan(&n, &author); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || author != "ann" {
+			t.Fatalf("rows %d author %q", n, author)
+		}
+	})
+}
+
+func TestMigrationsMustIncrease(t *testing.T) {
+	db := storetest.SQLite(t)
+	err := db.Migrate(context.Background(), "x", []store.Migration{{Version: 2, SQL: "SELECT 1"}, {Version: 1, SQL: "SELECT 1"}})
+	if err == nil {
+		t.Fatal("out-of-order migrations accepted")
+	}
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "notes", migrations); err != nil {
+			t.Fatal(err)
+		}
+		// Many writers at once: SQLite serialises them on its one writer connection instead of
+		// failing with "database is locked".
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.Write().ExecContext(ctx, "INSERT INTO notes (body) VALUES ($1)", "x")
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		db.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM notes").Scan(&n)
+		if n != 200 {
+			t.Fatalf("%d rows, want 200", n)
+		}
+	})
+}
+
+func TestSQLiteSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Migrate(ctx, "notes", migrations)
+	db.Write().ExecContext(ctx, "INSERT INTO notes (body) VALUES ($1)", "kept")
+	db.Close()
+	db, err = store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var body string
+	if err := db.Read().QueryRowContext(ctx, "SELECT body FROM notes").Scan(&body); err != nil || body != "kept" {
+		t.Fatalf("after reopen: %q %v", body, err)
+	}
+}
