@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -97,4 +99,16 @@ func (k *KeyChecker) Match(presented string) bool {
 	}
 	sum := sha256.Sum256([]byte(presented))
 	return subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1
+}
+
+// PresentedKey returns the API key a request presents, as "X-API-Key: K" or
+// "Authorization: apikey K".
+func PresentedKey(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "apikey ") {
+		return strings.TrimPrefix(h, "apikey ")
+	}
+	return ""
 }

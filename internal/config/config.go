@@ -106,7 +106,7 @@ type Limits struct {
 	MaxConns             int      `json:"max_conns"`               // per node; 0 = unlimited
 	PublishRate          float64  `json:"publish_rate"`            // client publishes per second per connection
 	PublishBurst         int      `json:"publish_burst"`           // token-bucket burst for the above
-	HTTPRate             float64  `json:"http_rate"`               // HTTP requests per second per IP; 0 = off
+	HTTPRate             float64  `json:"http_rate"`               // HTTP requests (and WS/SSE connects) per second per IP, except with the API key; 0 = off
 	HTTPBurst            int      `json:"http_burst"`              // burst for the above
 	QueueBytes           int      `json:"queue_bytes"`             // outbound bytes queued per connection before it is cut off as slow
 	MaxPresence          int      `json:"max_presence"`            // members listed per channel
@@ -116,6 +116,7 @@ type Limits struct {
 	PongTimeout          Duration `json:"pong_timeout"`            // how long after a ping a client may stay silent
 	ConnectTimeout       Duration `json:"connect_timeout"`         // time to send the connect command
 	WriteTimeout         Duration `json:"write_timeout"`           // one socket write
+	WriteDelay           Duration `json:"write_delay"`             // coalesce outbound messages this long (0 = write at once)
 	SSEMaxLifetime       Duration `json:"sse_max_lifetime"`        // an SSE stream ends after this, so load rebalances; 0 = never
 	MaxCommandErrors     int      `json:"max_command_errors"`      // bad commands tolerated before disconnect
 	MaxChannelNameLength int      `json:"max_channel_name_length"` // bytes
@@ -138,7 +139,7 @@ func Default() Config {
 			MaxConnsPerIP:        1000,
 			PublishRate:          50,
 			PublishBurst:         100,
-			HTTPRate:             0,
+			HTTPRate:             100,
 			HTTPBurst:            200,
 			QueueBytes:           1 << 20,
 			MaxPresence:          1000,
@@ -302,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if l.PingInterval.D() <= 0 || l.PongTimeout.D() <= 0 || l.ConnectTimeout.D() <= 0 || l.WriteTimeout.D() <= 0 {
 		errs = append(errs, errors.New("limits: ping, pong, connect and write timeouts must be positive"))
+	}
+	if l.WriteDelay < 0 || l.WriteDelay.D() > time.Second {
+		errs = append(errs, errors.New("limits: write_delay must be 0 to 1s"))
 	}
 	if l.PublishRate < 0 || l.HTTPRate < 0 {
 		errs = append(errs, errors.New("limits: rates cannot be negative"))

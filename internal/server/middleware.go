@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport"
@@ -25,6 +26,7 @@ import (
 // WebSocket and SSE handlers work behind the middleware.
 type recorder struct {
 	http.ResponseWriter
+	route    string
 	status   int
 	bytes    int
 	hijacked bool
@@ -73,10 +75,12 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// instrument wraps one route: request id, recover, access log and latency by route pattern.
-// Upgraded and streamed requests are logged but kept out of the latency histogram: their
-// "latency" is the life of the connection.
-func instrument(log *slog.Logger, route string, h http.Handler) http.Handler {
+// observe is the outermost layer, so every answer (a 429 or 413 from a limit, a CORS
+// preflight, a 404) gets a request id, a log line and a latency sample, and a panic anywhere
+// below becomes a JSON 500. The route label is set by the matched route (named); upgraded and
+// streamed requests are kept out of the latency histogram, since their "latency" is the life
+// of the connection.
+func observe(log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -84,13 +88,13 @@ func instrument(log *slog.Logger, route string, h http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, route: "unmatched"}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("panic in handler", "route", route, "request_id", id, "panic", p, "stack", string(debug.Stack()))
+				log.Error("panic in handler", "route", rec.route, "request_id", id, "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					httpx.Error(rec, http.StatusInternalServerError, "internal server error")
 				}
@@ -101,12 +105,22 @@ func instrument(log *slog.Logger, route string, h http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			if !rec.hijacked && !rec.streamed {
-				metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+				metrics.HTTPDuration.WithLabelValues(rec.route, strconv.Itoa(status)).Observe(d.Seconds())
 			}
-			log.Info("http", "method", r.Method, "path", r.URL.Path, "route", route, "status", status,
+			log.Info("http", "method", r.Method, "path", r.URL.Path, "route", rec.route, "status", status,
 				"bytes", rec.bytes, "dur", d, "ip", transport.ClientIP(r), "request_id", id)
 		}()
 		h.ServeHTTP(rec, r)
+	})
+}
+
+// named labels the request with its route pattern for observe.
+func named(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*recorder); ok {
+			rec.route = route
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -171,8 +185,14 @@ func (l *ipLimiter) allow(ip string) bool {
 	return b.lim.AllowN(now, 1)
 }
 
-func rateLimit(l *ipLimiter, next http.Handler) http.Handler {
+// rateLimit limits requests per client IP. Requests with the server API key are exempt: a
+// backend publishing at a high rate from one address is the API's purpose.
+func rateLimit(l *ipLimiter, key *auth.KeyChecker, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k := auth.PresentedKey(r); k != "" && key.Match(k) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if !l.allow(transport.ClientIP(r)) {
 			metrics.Refused.WithLabelValues("http_rate").Inc()
 			w.Header().Set("Retry-After", "1")

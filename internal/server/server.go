@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
@@ -55,7 +56,7 @@ type Server struct {
 func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg *transport.Registry, version string, mounts ...Mount) *Server {
 	s := &Server{cfg: cfg, log: log, store: db, broker: b, registry: reg, version: version}
 	mux := http.NewServeMux()
-	wrap := func(route string, h http.Handler) http.Handler { return instrument(log, route, h) }
+	wrap := named
 	ops := httpx.NewRouter(mux, "", wrap)
 	ops.HandleFunc("GET /healthz", s.healthz)
 	ops.HandleFunc("GET /readyz", s.readyz)
@@ -69,10 +70,10 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		m.App.Routes(httpx.NewRouter(mux, m.Prefix, wrap))
 		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)
 	}
-	unmatched := instrument(log, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	unmatched := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, _ := mux.Handler(r)
 		h.ServeHTTP(&jsonStatusWriter{ResponseWriter: w}, r)
-	}))
+	})
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux answers unknown paths (404) and wrong methods (405, with Allow) in plain
 		// text; turn those into JSON errors.
@@ -84,10 +85,10 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 	})
 	h = bodyLimit(cfg.Limits.MaxBodyBytes, h)
 	if cfg.Limits.HTTPRate > 0 {
-		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), h)
+		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), auth.NewKeyChecker(cfg.APIKey), h)
 	}
 	h = cors(cfg.CORSOrigins, h)
-	s.handler = h
+	s.handler = observe(log, h)
 	return s
 }
 

@@ -3,8 +3,8 @@ package native
 import (
 	"bytes"
 	"net/http"
-	"strings"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
 )
@@ -18,11 +18,7 @@ func (a *App) authorized(w http.ResponseWriter, r *http.Request) bool {
 		httpx.Error(w, http.StatusForbidden, "the server API is disabled: set api_key")
 		return false
 	}
-	key := r.Header.Get("X-API-Key")
-	if h := r.Header.Get("Authorization"); key == "" && strings.HasPrefix(h, "apikey ") {
-		key = strings.TrimPrefix(h, "apikey ")
-	}
-	if key == "" || !a.apiKey.Match(key) {
+	if key := auth.PresentedKey(r); key == "" || !a.apiKey.Match(key) {
 		httpx.Error(w, http.StatusUnauthorized, "a valid API key is required")
 		return false
 	}

@@ -47,6 +47,7 @@ func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logge
 		ReadLimit:     l.MaxMessageBytes,
 		QueueBytes:    l.QueueBytes,
 		WriteTimeout:  l.WriteTimeout.D(),
+		WriteDelay:    l.WriteDelay.D(),
 		ReadTimeout:   l.PingInterval.D() + l.PongTimeout.D(),
 		Batch:         true,
 		Ping:          pingPush,

@@ -43,6 +43,7 @@ func startNode(t testing.TB, mutate func(*config.Config)) *testNode {
 	cfg.DataDir = t.TempDir()
 	cfg.APIKey = testAPIKey
 	cfg.TokenHMACSecret = testSecret
+	cfg.Limits.HTTPRate = 0 // tests dial and request far faster than a person; TestHTTPRateLimit sets it
 	cfg.Namespaces = append(cfg.Namespaces,
 		config.Namespace{Name: "private", Subscribe: "token", Publish: "none"},
 		config.Namespace{Name: "users", Subscribe: "users", Publish: "users", Presence: true},

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -148,31 +149,46 @@ func (s *Stream) write(batch [][]byte) error {
 	return s.rc.Flush()
 }
 
-// Format encodes one event. Data may hold newlines: each line becomes its own "data:" field,
-// as the SSE format requires.
+// Format encodes one event. Data may hold line breaks (LF, CRLF or a lone CR, all of which
+// the SSE format treats as line ends): each line becomes its own "data:" field, so the
+// browser's EventSource rebuilds the data with "\n" between lines.
 func Format(id, event string, data []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(data) + len(id) + len(event) + 32)
 	if id != "" {
 		b.WriteString("id: ")
-		b.WriteString(id)
+		b.WriteString(oneLine(id))
 		b.WriteByte('\n')
 	}
 	if event != "" {
 		b.WriteString("event: ")
-		b.WriteString(event)
+		b.WriteString(oneLine(event))
 		b.WriteByte('\n')
 	}
 	for {
-		line, rest, more := bytes.Cut(data, []byte{'\n'})
-		b.WriteString("data: ")
-		b.Write(bytes.TrimSuffix(line, []byte{'\r'}))
-		b.WriteByte('\n')
-		if !more {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			b.WriteString("data: ")
+			b.Write(data)
+			b.WriteByte('\n')
 			break
 		}
-		data = rest
+		b.WriteString("data: ")
+		b.Write(data[:i])
+		b.WriteByte('\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
 	}
 	b.WriteByte('\n')
 	return b.Bytes()
+}
+
+// oneLine drops line breaks from a field that must stay on one line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
 }

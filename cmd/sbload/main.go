@@ -1,0 +1,465 @@
+// Command sbload is Switchboard's load generator. It speaks the native API and measures:
+//
+//	sbload idle    -conns 15000            idle WebSocket connections: server RSS per connection
+//	sbload fanout  -subs 10000 -rate 50    one channel to many subscribers: deliveries/s
+//	sbload latency -subs 1000 -rate 100    publish→receive latency percentiles
+//
+// One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
+// worker processes (itself, with the hidden "worker" command), each holding part of the
+// connections, dialled from many 127.0.0.x source addresses so that per-IP limits and
+// ephemeral ports are not exhausted. It only targets loopback addresses, runs for a bounded
+// time and stops by itself.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "idle", "fanout", "latency":
+		err = runParent(os.Args[1], os.Args[2:])
+	case "worker":
+		err = runWorker(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sbload:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency [flags]  (sbload MODE -h lists the flags)")
+	os.Exit(2)
+}
+
+// perIP is how many connections share one source address (the server's default per-IP limit
+// is 1000).
+const perIP = 500
+
+// maxDuration bounds any run: the tool always stops by itself.
+const maxDuration = 5 * time.Minute
+
+type parentFlags struct {
+	url      string
+	apiKey   string
+	conns    int
+	procs    int
+	rate     float64
+	duration time.Duration
+	size     int
+	channel  string
+	settle   time.Duration
+}
+
+func runParent(mode string, args []string) error {
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	var p parentFlags
+	fs.StringVar(&p.url, "url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	fs.StringVar(&p.apiKey, "api-key", os.Getenv("SWITCHBOARD_API_KEY"), "server API key, to publish")
+	defConns := map[string]int{"idle": 15000, "fanout": 10000, "latency": 1000}[mode]
+	fs.IntVar(&p.conns, "conns", defConns, "connections (subscribers)")
+	fs.IntVar(&p.conns, "subs", defConns, "alias of -conns")
+	fs.IntVar(&p.procs, "procs", 0, "worker processes (default: one per 5000 connections)")
+	defRate := map[string]float64{"idle": 0, "fanout": 50, "latency": 100}[mode]
+	fs.Float64Var(&p.rate, "rate", defRate, "publications per second")
+	fs.DurationVar(&p.duration, "duration", 10*time.Second, "how long to publish (idle: how long to hold)")
+	fs.IntVar(&p.size, "size", 100, "payload bytes per publication")
+	fs.StringVar(&p.channel, "channel", "bench:load", "channel (use a namespace without presence and join/leave)")
+	fs.DurationVar(&p.settle, "settle", 5*time.Second, "idle: wait after connecting before sampling memory")
+	fs.Parse(args)
+	if err := checkLoopback(p.url); err != nil {
+		return err
+	}
+	if p.duration > maxDuration {
+		return fmt.Errorf("-duration is capped at %s", maxDuration)
+	}
+	if p.procs == 0 {
+		p.procs = (p.conns + 4999) / 5000
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), maxDuration+2*time.Minute)
+	defer cancel()
+
+	before, _ := scrape(p.url)
+	workers, err := startWorkers(ctx, mode, p)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, w := range workers {
+			w.cmd.Process.Kill()
+		}
+	}()
+	start := time.Now()
+	for _, w := range workers {
+		if err := w.waitReady(); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("connected %d in %s over %d processes\n", p.conns, time.Since(start).Round(time.Millisecond), len(workers))
+
+	switch mode {
+	case "idle":
+		return idleReport(p, before, workers)
+	default:
+		return publishReport(ctx, mode, p, workers)
+	}
+}
+
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(u.Hostname())
+	if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s is not a loopback address: sbload only loads this machine", u.Host)
+	}
+	return nil
+}
+
+type worker struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startWorkers(ctx context.Context, mode string, p parentFlags) ([]*worker, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var ws []*worker
+	each := (p.conns + p.procs - 1) / p.procs
+	for i, first := 0, 0; first < p.conns; i, first = i+1, first+each {
+		n := min(each, p.conns-first)
+		cmd := exec.CommandContext(ctx, self, "worker", "-url", p.url, "-mode", mode, "-conns", strconv.Itoa(n),
+			"-first", strconv.Itoa(first), "-channel", p.channel)
+		cmd.Stderr = os.Stderr
+		// One core per worker unless told otherwise: on this 2-core box the clients would
+		// otherwise compete with the server for every core, which no real deployment does.
+		cmd.Env = os.Environ()
+		if os.Getenv("GOMAXPROCS") == "" {
+			cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+		}
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 256<<20)
+		ws = append(ws, &worker{cmd: cmd, stdin: stdin, out: sc})
+	}
+	return ws, nil
+}
+
+func (w *worker) waitReady() error {
+	for w.out.Scan() {
+		if strings.HasPrefix(w.out.Text(), "ready") {
+			return nil
+		}
+		fmt.Println(w.out.Text())
+	}
+	return errors.New("a worker exited before it was ready")
+}
+
+// result is a worker's final line.
+type result struct {
+	Received  int64   `json:"received"`
+	Closed    int64   `json:"closed"`
+	LastRecv  int64   `json:"last_recv"` // unix ns of the last publication received
+	Latencies []int64 `json:"latencies"` // µs, latency mode only
+}
+
+func (w *worker) finish() (result, error) {
+	w.stdin.Close()
+	var r result
+	for w.out.Scan() {
+		if err := json.Unmarshal(w.out.Bytes(), &r); err == nil {
+			break
+		}
+	}
+	return r, w.cmd.Wait()
+}
+
+func idleReport(p parentFlags, before map[string]float64, workers []*worker) error {
+	time.Sleep(p.settle)
+	// A GC on the server (pprof's gc=1), then time for the scavenger, so RSS reflects what is
+	// live rather than garbage.
+	http.Get(p.url + "/debug/pprof/heap?gc=1")
+	time.Sleep(p.settle)
+	after, err := scrape(p.url)
+	if err != nil {
+		return err
+	}
+	rss := after["process_resident_memory_bytes"] - before["process_resident_memory_bytes"]
+	heap := after["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]
+	stack := after["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]
+	n := float64(p.conns)
+	fmt.Printf("server: %.0f connections, %.0f goroutines\n", after[`switchboard_connections{transport="ws"}`], after["go_goroutines"])
+	fmt.Printf("server RSS %.1f MB → %.1f MB: %.1f KB per idle connection (heap %.1f KB, stacks %.1f KB)\n",
+		before["process_resident_memory_bytes"]/1e6, after["process_resident_memory_bytes"]/1e6, rss/n/1024, heap/n/1024, stack/n/1024)
+	if p.duration > 0 {
+		time.Sleep(min(p.duration, maxDuration))
+	}
+	var closed int64
+	for _, w := range workers {
+		r, _ := w.finish()
+		closed += r.Closed
+	}
+	fmt.Printf("connections closed by the server during the hold: %d\n", closed)
+	return nil
+}
+
+func publishReport(ctx context.Context, mode string, p parentFlags, workers []*worker) error {
+	if p.apiKey == "" {
+		return errors.New("-api-key (or SWITCHBOARD_API_KEY) is needed to publish")
+	}
+	pad := strings.Repeat("x", max(0, p.size-40))
+	interval := time.Duration(float64(time.Second) / p.rate)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var published, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(p.duration)
+	for now := range tick.C {
+		if now.After(end) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"channel":%q,"data":{"t":%d,"p":%q}}`, p.channel, time.Now().UnixNano(), pad)
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/api/publish", strings.NewReader(body))
+			req.Header.Set("X-API-Key", p.apiKey)
+			resp, err := client.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+				if resp != nil {
+					resp.Body.Close()
+				}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			published.Add(1)
+		}()
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second) // let the tail arrive
+	var total result
+	for _, w := range workers {
+		r, err := w.finish()
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		total.Received += r.Received
+		total.Closed += r.Closed
+		total.LastRecv = max(total.LastRecv, r.LastRecv)
+		total.Latencies = append(total.Latencies, r.Latencies...)
+	}
+	want := published.Load() * int64(p.conns)
+	elapsed := time.Duration(total.LastRecv - start.UnixNano())
+	fmt.Printf("published %d (%d failed) at %.0f/s to %d subscribers, payload %d B\n", published.Load(), failed.Load(), p.rate, p.conns, p.size)
+	fmt.Printf("received %d of %d (%.2f%%), %d subscribers cut off\n", total.Received, want, 100*float64(total.Received)/float64(max(want, 1)), total.Closed)
+	if mode == "fanout" && elapsed > 0 {
+		fmt.Printf("deliveries/s: %.0f (over %s, first publish to last receipt)\n", float64(total.Received)/elapsed.Seconds(), elapsed.Round(time.Millisecond))
+	}
+	if len(total.Latencies) > 0 {
+		slices.Sort(total.Latencies)
+		q := func(f float64) time.Duration {
+			i := int(math.Ceil(f*float64(len(total.Latencies)))) - 1
+			return time.Duration(total.Latencies[max(i, 0)]) * time.Microsecond
+		}
+		fmt.Printf("publish→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n",
+			len(total.Latencies), q(.50), q(.95), q(.99), q(1))
+	}
+	return nil
+}
+
+// scrape reads the server's /metrics into name{labels} → value.
+func scrape(base string) (map[string]float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// runWorker holds its share of connections until its stdin closes, then prints its result.
+func runWorker(args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ExitOnError)
+	base := fs.String("url", "", "")
+	mode := fs.String("mode", "", "")
+	conns := fs.Int("conns", 0, "")
+	first := fs.Int("first", 0, "")
+	channel := fs.String("channel", "", "")
+	fs.Parse(args)
+	wsURL := "ws" + strings.TrimPrefix(*base, "http") + "/v1/ws"
+	host, _, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(*base, "http://"), "https://"))
+	localhost := host == "127.0.0.1" || host == "localhost"
+
+	var received, closed, lastRecv atomic.Int64
+	var latMu sync.Mutex
+	var lats []int64
+	var conns_ []*websocket.Conn
+	var mu sync.Mutex
+	subscribe := *mode != "idle"
+
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var dialErr atomic.Value
+	for i := 0; i < *conns; i++ {
+		g := *first + i
+		d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 1024}
+		if localhost {
+			// 127.0.0.2, .3, … (the whole of 127/8 is loopback): perIP connections each.
+			k := g/perIP + 2
+			src := net.IPv4(127, byte(k>>16), byte(k>>8), byte(k))
+			d.NetDialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}).DialContext
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, _, err := d.Dial(wsURL, nil)
+			if err != nil {
+				dialErr.Store(err)
+				return
+			}
+			cmds := `{"id":1,"method":"connect"}`
+			if subscribe {
+				cmds += "\n" + `{"id":2,"method":"subscribe","params":{"channel":"` + *channel + `"}}`
+			}
+			if err := c.WriteMessage(websocket.TextMessage, []byte(cmds)); err != nil {
+				dialErr.Store(err)
+				return
+			}
+			// Wait for the replies, so "ready" means subscribed.
+			want := 1
+			if subscribe {
+				want = 2
+			}
+			for got := 0; got < want; {
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					dialErr.Store(err)
+					return
+				}
+				got += bytes.Count(data, []byte(`"id":`))
+				if bytes.Contains(data, []byte(`"error"`)) {
+					dialErr.Store(fmt.Errorf("server refused: %s", data))
+					return
+				}
+			}
+			mu.Lock()
+			conns_ = append(conns_, c)
+			mu.Unlock()
+			go func() {
+				for {
+					_, data, err := c.ReadMessage()
+					if err != nil {
+						closed.Add(1)
+						return
+					}
+					now := time.Now().UnixNano()
+					for len(data) > 0 {
+						var line []byte
+						line, data, _ = bytes.Cut(data, []byte{'\n'})
+						if bytes.HasPrefix(line, []byte(`{"push":"ping"`)) {
+							c.WriteMessage(websocket.TextMessage, []byte(`{"method":"pong"}`))
+							continue
+						}
+						if !bytes.HasPrefix(line, []byte(`{"push":"pub"`)) {
+							continue
+						}
+						received.Add(1)
+						lastRecv.Store(now)
+						if *mode == "latency" {
+							if t := sentAt(line); t > 0 {
+								latMu.Lock()
+								lats = append(lats, (now-t)/1000)
+								latMu.Unlock()
+							}
+						}
+					}
+				}
+			}()
+		}()
+	}
+	wg.Wait()
+	if err, _ := dialErr.Load().(error); err != nil {
+		return fmt.Errorf("worker %d: %w", *first, err)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin) // the parent closes stdin when done
+	// Count only the server's closes, taken before ours.
+	serverClosed := closed.Load()
+	for _, c := range conns_ {
+		c.Close()
+	}
+	latMu.Lock()
+	defer latMu.Unlock()
+	return json.NewEncoder(os.Stdout).Encode(result{Received: received.Load(), Closed: serverClosed, LastRecv: lastRecv.Load(), Latencies: lats})
+}
+
+// sentAt finds "t":<unix ns> in a publication push without a full JSON decode.
+func sentAt(line []byte) int64 {
+	i := bytes.Index(line, []byte(`"data":{"t":`))
+	if i < 0 {
+		return 0
+	}
+	rest := line[i+len(`"data":{"t":`):]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 {
+		return 0
+	}
+	t, _ := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return t
+}
