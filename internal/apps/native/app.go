@@ -54,7 +54,6 @@ func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logge
 		SlowCloseCode: DisconnectSlow,
 		Goodbye:       disconnectPush(DisconnectShutdown, "server shutting down", true),
 		Registry:      reg,
-		Log:           log,
 		CheckOrigin:   OriginChecker(cfg.CORSOrigins),
 	})
 	a.sseOpts = &sse.Options{

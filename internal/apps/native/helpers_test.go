@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -373,4 +374,21 @@ func (s *sseClient) next() sseEvent {
 		s.t.Fatal("no event from the server")
 	}
 	return sseEvent{}
+}
+
+// metric reads one sample from /metrics (0 when absent). The registry is process-wide, so
+// tests compare values before and after rather than absolute counts.
+func metric(t testing.TB, n *testNode, name string) float64 {
+	t.Helper()
+	_, body := api(t, n, "GET", "/metrics", "", "")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

@@ -451,6 +451,7 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 		c.Limits.QueueBytes = 1 << 20
 		c.Limits.MaxMessageBytes = 16 << 10
 	})
+	slowBefore := metric(t, n, `switchboard_disconnects_total{reason="slow"}`)
 	fast := connect(t, n, "")
 	mustOK(t, fast.call("subscribe", map[string]any{"channel": "nohist:flood"}))
 
@@ -498,6 +499,9 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 	}
 	if ce.Code != 3008 {
 		t.Fatalf("slow client closed with %d %q, want 3008", ce.Code, ce.Text)
+	}
+	if got := metric(t, n, `switchboard_disconnects_total{reason="slow"}`); got != slowBefore+1 {
+		t.Fatalf("slow disconnects counted %v, want %v", got, slowBefore+1)
 	}
 }
 
@@ -628,12 +632,16 @@ func TestOpsEndpoints(t *testing.T) {
 	for _, tt := range []struct{ path, contains string }{
 		{"/healthz", `"status":"ok"`},
 		{"/readyz", `"store":"ok"`},
-		{"/metrics", `switchboard_connections{transport="ws"} 1`},
+		{"/metrics", `switchboard_connections{transport="ws"}`},
 	} {
 		code, body := api(t, n, "GET", tt.path, "", "")
 		if code != 200 || !strings.Contains(body, tt.contains) {
 			t.Fatalf("%s: %d, want 200 containing %q in\n%.2000s", tt.path, code, tt.contains, body)
 		}
+	}
+	// The gauge is process-wide; connections of earlier tests may still be closing.
+	if got := metric(t, n, `switchboard_connections{transport="ws"}`); got < 1 {
+		t.Fatalf("ws connection gauge %v with one client open", got)
 	}
 	req, _ := http.NewRequest("OPTIONS", n.URL+"/v1/api/publish", nil)
 	req.Header.Set("Origin", "https://app.example")
@@ -688,4 +696,70 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("SSE events at shutdown: %s", got)
 	}
 	<-s.done // the stream ended
+}
+
+func TestMountPrefixAndDisable(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Apps.Native.Prefix = "/rt" })
+	if code, _ := api(t, n, "POST", "/rt/v1/api/publish", testAPIKey, `{"channel":"a","data":1}`); code != 200 {
+		t.Fatalf("publish below the prefix: %d", code)
+	}
+	if code, _ := api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"a","data":1}`); code != 404 {
+		t.Fatalf("publish at the bare path: %d, want 404", code)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(n.URL, "http")+"/rt/v1/ws", nil)
+	if err != nil {
+		t.Fatalf("websocket below the prefix: %v", err)
+	}
+	conn.Close()
+
+	off := startNode(t, func(c *config.Config) { c.Apps.Native.Enabled = false })
+	if code, _ := api(t, off, "POST", "/v1/api/publish", testAPIKey, `{"channel":"a","data":1}`); code != 404 {
+		t.Fatalf("disabled app answered %d, want 404", code)
+	}
+	if code, _ := api(t, off, "GET", "/healthz", "", ""); code != 200 {
+		t.Fatalf("ops must stay up with every app disabled: %d", code)
+	}
+}
+
+// TestRestartIsNeverRecovered restarts a node on the same data directory: the memory broker's
+// history is gone, so the stream has a new epoch and a client's old position is answered with
+// recovered=false, never with an empty "complete" replay.
+func TestRestartIsNeverRecovered(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, func(c *config.Config) { c.DataDir = dir })
+	c := connect(t, n, "")
+	before := decode[subResult](t, mustOK(t, c.call("subscribe", map[string]any{"channel": "small:restart"})).Result)
+	api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"small:restart","data":1}`)
+	if err := n.stop(); err != nil {
+		t.Fatal(err)
+	}
+	m := startNode(t, func(c *config.Config) { c.DataDir = dir })
+	d := connect(t, m, "")
+	since := map[string]any{"offset": before.Offset, "epoch": before.Epoch}
+	after := decode[subResult](t, mustOK(t, d.call("subscribe", map[string]any{"channel": "small:restart", "since": since})).Result)
+	if after.Recovered == nil || *after.Recovered || len(after.Publications) != 0 || after.Epoch == before.Epoch {
+		t.Fatalf("after restart: %+v (epoch before %s)", after, before.Epoch)
+	}
+}
+
+func TestSSETokenExpiryEndsStream(t *testing.T) {
+	n := startNode(t, nil)
+	// The verifier allows 5 s of clock skew, so a token that expired 1–2 s ago (exp has
+	// whole-second precision) still opens the stream, and its expiry has passed: the stream
+	// ends at once with 3005.
+	tok, _ := auth.Sign(testSecret, "eve", -time.Second, nil, nil)
+	s, code, body := openSSE(t, n, "channel=feed&token="+tok, "")
+	if code != 200 {
+		t.Fatalf("open: %d %s", code, body)
+	}
+	for {
+		ev := s.next()
+		if ev.Event == "disconnect" {
+			if !strings.Contains(ev.Data, `"code":3005`) {
+				t.Fatalf("disconnect %s", ev.Data)
+			}
+			break
+		}
+	}
+	<-s.done
 }

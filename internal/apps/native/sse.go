@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport/sse"
 )
 
@@ -29,12 +30,15 @@ var (
 	_ hub.Client     = (*sseClient)(nil)
 )
 
-func (c *sseClient) Deliver(ev *hub.Event) { c.stream.Send(ev.Bytes(sseEvents)) }
-func (c *sseClient) Gap(string)            { c.stream.Close() } // the client reconnects with Last-Event-ID
-func (c *sseClient) ID() string            { return c.id }
-func (c *sseClient) User() string          { return c.user }
-func (c *sseClient) Disconnect(code int, reason string) {
-	c.stream.Send(sse.Format("", "disconnect", disconnectPush(code, reason, false)))
+func (c *sseClient) Deliver(ev *hub.Event)              { c.stream.Send(ev.Bytes(sseEvents)) }
+func (c *sseClient) Gap(string)                         { c.stream.Close() } // the client reconnects with Last-Event-ID
+func (c *sseClient) ID() string                         { return c.id }
+func (c *sseClient) User() string                       { return c.user }
+func (c *sseClient) Disconnect(code int, reason string) { c.disconnect(code, reason, false) }
+
+func (c *sseClient) disconnect(code int, reason string, reconnect bool) {
+	metrics.Disconnects.WithLabelValues(reasonLabel(code)).Inc()
+	c.stream.Send(sse.Format("", "disconnect", disconnectPush(code, reason, reconnect)))
 	c.stream.Close()
 }
 
@@ -66,6 +70,7 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 		token = strings.TrimPrefix(h, "Bearer ")
 	}
 	var id identity
+	var expires time.Time
 	info := &broker.ClientInfo{Client: newClientID()}
 	if token != "" {
 		claims, err := a.tokens.Verify(token)
@@ -79,6 +84,9 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 		}
 		id = identity{user: claims.Subject, channels: claims.Channels}
 		info.User, info.Info = claims.Subject, claims.Info
+		if claims.ExpiresAt != nil {
+			expires = claims.ExpiresAt.Time
+		}
 	} else if !a.cfg.AllowAnonymous {
 		httpx.Error(w, http.StatusUnauthorized, "a token is required")
 		return
@@ -132,6 +140,12 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 		stream.Send((&hub.Event{Kind: hub.KindPublication, Channel: ch, Pub: p, Epoch: res.Position.Epoch}).Bytes(sseEvents))
 	}
 	s.Ready()
+	if !expires.IsZero() {
+		// The stream ends when its token does; EventSource reconnects, and the page must
+		// then present a fresh token.
+		t := time.AfterFunc(time.Until(expires), func() { c.disconnect(DisconnectExpired, "token expired", true) })
+		defer t.Stop()
+	}
 	why := stream.Serve(r.Context())
 	a.hub.RemoveClient(c)
 	uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)

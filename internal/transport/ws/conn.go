@@ -5,7 +5,6 @@ package ws
 
 import (
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -58,7 +57,6 @@ type Options struct {
 	// SlowCloseCode closes a connection whose queue overflowed; 0 means 1008.
 	SlowCloseCode int
 	Registry      *transport.Registry
-	Log           *slog.Logger
 	// CheckOrigin decides cross-origin upgrades; nil allows all.
 	CheckOrigin func(r *http.Request) bool
 }
