@@ -71,7 +71,7 @@ type Broker interface {
 	// Run starts delivering to h. It is called once, before any other method.
 	Run(h Handler) error
 	// Subscribe and Unsubscribe tell the broker whether this node has local subscribers of a
-	// channel; an engine may use it to route.
+	// channel; an engine may use it to route. Both are idempotent: the hub may repeat them.
 	Subscribe(channel string) error
 	Unsubscribe(channel string) error
 	// Publish appends data to the channel stream and delivers it to every node.

@@ -42,8 +42,18 @@ type stream struct {
 	offset uint64
 	pubs   []*Publication // oldest first, bounded by the namespace's history size
 	expiry []int64        // unix ms when pubs[i] expires
-	used   time.Time      // last publish, for expiring idle stream metadata
+	used   time.Time      // last publish or read, for expiring idle stream metadata
+	// subscribed: this node has local subscribers, so the stream is never reaped (a live
+	// subscriber's position must stay valid).
+	subscribed bool
 }
+
+// emptyStreamTTL is how long a stream that never had a publication is kept without
+// subscribers. Reading a position creates a stream (so the epoch a client is told stays
+// valid), and a client cycling through channel names must not fill memory for a whole
+// history_meta_ttl. Dropping one loses nothing: a client asking to recover from offset 0 of a
+// vanished epoch is told recovered=false, never a false recovery.
+const emptyStreamTTL = time.Minute
 
 var _ Broker = (*Memory)(nil)
 var _ PresenceManager = (*Memory)(nil)
@@ -98,7 +108,11 @@ func (m *Memory) reapOnce() {
 		for ch, s := range sh.streams {
 			s.mu.Lock()
 			s.trim(now.UnixMilli(), -1)
-			idle := len(s.pubs) == 0 && now.Sub(s.used) > m.metaTTL
+			ttl := m.metaTTL
+			if s.offset == 0 {
+				ttl = min(ttl, emptyStreamTTL)
+			}
+			idle := !s.subscribed && len(s.pubs) == 0 && now.Sub(s.used) > ttl
 			s.mu.Unlock()
 			if idle {
 				delete(sh.streams, ch)
@@ -148,11 +162,26 @@ func (s *stream) trim(nowMS int64, size int) {
 	s.expiry = append(s.expiry[:0], s.expiry[drop:]...)
 }
 
-// Subscribe is a no-op: every publication reaches this one node.
-func (m *Memory) Subscribe(string) error { return nil }
+// Subscribe marks the stream as having local subscribers, which keeps it from being reaped.
+// (Every publication reaches this one node anyway.)
+func (m *Memory) Subscribe(ch string) error {
+	s := m.stream(ch, true)
+	s.mu.Lock()
+	s.subscribed = true
+	s.mu.Unlock()
+	return nil
+}
 
-// Unsubscribe is a no-op.
-func (m *Memory) Unsubscribe(string) error { return nil }
+// Unsubscribe lets the stream expire again once idle.
+func (m *Memory) Unsubscribe(ch string) error {
+	if s := m.stream(ch, false); s != nil {
+		s.mu.Lock()
+		s.subscribed = false
+		s.used = m.now()
+		s.mu.Unlock()
+	}
+	return nil
+}
 
 // Publish appends to the stream and delivers, both under the stream's lock, so delivery order
 // is offset order.
@@ -300,4 +329,15 @@ func (m *Memory) PresenceStats(_ context.Context, ch string) (PresenceStats, err
 		}
 	}
 	return PresenceStats{Clients: len(m.presence[ch]), Users: len(users)}, nil
+}
+
+// streamCount counts the streams held (tests).
+func (m *Memory) streamCount() int {
+	n := 0
+	for i := range m.shards {
+		m.shards[i].mu.Lock()
+		n += len(m.shards[i].streams)
+		m.shards[i].mu.Unlock()
+	}
+	return n
 }

@@ -168,3 +168,33 @@ func TestMemoryPresence(t *testing.T) {
 		t.Fatalf("join/leave %d/%d", rec.joins, rec.leaves)
 	}
 }
+
+func TestMemoryReaping(t *testing.T) {
+	ctx := context.Background()
+	m, _, now := newTestMemory(t) // metaTTL: one hour
+	opts := PublishOptions{HistorySize: 10, HistoryTTL: time.Minute}
+	m.History(ctx, "read-only", HistoryFilter{}) // a position read: offset 0
+	m.Publish(ctx, "published", []byte(`1`), opts)
+	m.Subscribe("watched")
+	watched, _ := m.History(ctx, "watched", HistoryFilter{})
+
+	*now = now.Add(2 * time.Minute)
+	m.reapOnce()
+	if n := m.streamCount(); n != 2 {
+		t.Fatalf("after 2 min: %d streams, want 2 (the never-published unwatched one goes first)", n)
+	}
+	*now = now.Add(2 * time.Hour)
+	m.reapOnce()
+	if n := m.streamCount(); n != 1 {
+		t.Fatalf("after the meta TTL: %d streams, want only the subscribed one", n)
+	}
+	if r, _ := m.History(ctx, "watched", HistoryFilter{}); r.Position != watched.Position {
+		t.Fatalf("a subscribed stream changed position: %+v → %+v", watched.Position, r.Position)
+	}
+	m.Unsubscribe("watched")
+	*now = now.Add(2 * time.Minute)
+	m.reapOnce()
+	if n := m.streamCount(); n != 0 {
+		t.Fatalf("after unsubscribe and idling: %d streams", n)
+	}
+}

@@ -42,6 +42,9 @@ type Hub struct {
 	log      *slog.Logger
 	seed     maphash.Seed
 	shards   [hubShards]hubShard
+	// interest serialises, per channel stripe, telling the broker whether this node has
+	// local subscribers (see syncInterest).
+	interest [hubShards]sync.Mutex
 
 	clientsMu sync.Mutex
 	clients   map[string]Client            // by client id
@@ -162,6 +165,7 @@ type Subscription struct {
 	recovering bool     // events wait in buf until the subscribe reply is sent
 	buf        []*Event // bounded by maxRecoveryBuffer
 	last       uint64   // newest offset the subscriber has, or was told it is past
+	epoch      string   // the stream epoch last belongs to
 	closed     bool
 }
 
@@ -188,6 +192,17 @@ func (s *Subscription) deliver(ev *Event) bool {
 	}
 	if ev.Kind == KindPublication {
 		off := ev.Pub.Offset
+		if ev.Epoch != s.epoch {
+			// The stream was lost and begun anew. A recovering client must learn it (its
+			// position is void); any other subscriber simply follows the new stream.
+			if s.opts.Recover != nil {
+				s.closed = true
+				s.mu.Unlock()
+				s.sub.Gap(s.channel)
+				return false
+			}
+			s.epoch, s.last = ev.Epoch, off-1
+		}
 		if off <= s.last {
 			s.mu.Unlock()
 			return false
@@ -216,12 +231,13 @@ var ErrNotRunning = errors.New("hub: not running")
 // the recovered publications, then live ones, in offset order with no gap and no duplicate.
 func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts SubscribeOptions) (*Subscription, SubscribeResult, error) {
 	s := &Subscription{hub: h, channel: ch, sub: sub, opts: opts, recovering: true}
-	first := h.add(s)
-	if first {
-		if err := h.broker.Subscribe(ch); err != nil {
-			h.remove(s)
-			return nil, SubscribeResult{}, fmt.Errorf("hub: broker subscribe %s: %w", ch, err)
-		}
+	h.add(s)
+	// Every subscriber, not only the first, waits until the broker knows of local interest:
+	// the first one's call may still be under way, and until it completes a broker that
+	// routes by interest would not deliver here.
+	if err := h.syncInterest(ch); err != nil {
+		h.Unsubscribe(ctx, s)
+		return nil, SubscribeResult{}, fmt.Errorf("hub: broker subscribe %s: %w", ch, err)
 	}
 	res, err := h.position(ctx, ch, opts)
 	if err != nil {
@@ -229,7 +245,7 @@ func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts Sub
 		return nil, SubscribeResult{}, err
 	}
 	s.mu.Lock()
-	s.last = res.Position.Offset
+	s.last, s.epoch = res.Position.Offset, res.Position.Epoch
 	s.mu.Unlock()
 	if opts.Presence {
 		err := h.presence.AddPresence(ctx, ch, opts.Info.Client, opts.Info, opts.MaxPresence)
@@ -290,9 +306,9 @@ func (s *Subscription) Ready() {
 		s.mu.Unlock()
 		for _, ev := range buf {
 			s.mu.Lock()
-			skip := s.closed || (ev.Kind == KindPublication && ev.Pub.Offset <= s.last)
+			skip := s.closed || (ev.Kind == KindPublication && ev.Epoch == s.epoch && ev.Pub.Offset <= s.last)
 			if !skip && ev.Kind == KindPublication {
-				s.last = ev.Pub.Offset
+				s.last, s.epoch = ev.Pub.Offset, ev.Epoch
 			}
 			s.mu.Unlock()
 			if !skip {
@@ -302,13 +318,27 @@ func (s *Subscription) Ready() {
 	}
 }
 
-// add registers s and reports whether it is the channel's first local subscription.
-func (h *Hub) add(s *Subscription) bool {
+// syncInterest tells the broker whether this node has local subscribers of ch, as the hub
+// stands now. It runs after every first-subscribe and last-unsubscribe, serialised per channel
+// stripe, so whichever runs last reads the latest state: a concurrent last-unsubscribe and
+// first-subscribe cannot leave the broker with the wrong answer. (The broker is not called
+// under the hub's locks: Publish takes the broker's lock, then the hub's.)
+func (h *Hub) syncInterest(ch string) error {
+	l := &h.interest[maphash.String(h.seed, ch)%hubShards]
+	l.Lock()
+	defer l.Unlock()
+	if h.channel(ch) != nil {
+		return h.broker.Subscribe(ch)
+	}
+	return h.broker.Unsubscribe(ch)
+}
+
+// add registers s.
+func (h *Hub) add(s *Subscription) {
 	sh := h.shard(s.channel)
 	sh.mu.Lock()
 	c := sh.channels[s.channel]
-	first := c == nil
-	if first {
+	if c == nil {
 		c = &channel{subs: map[*Subscription]struct{}{}}
 		sh.channels[s.channel] = c
 		metrics.Channels.Inc()
@@ -319,7 +349,6 @@ func (h *Hub) add(s *Subscription) bool {
 	sh.mu.Unlock()
 	c.subs[s] = struct{}{}
 	c.mu.Unlock()
-	return first
 }
 
 // remove unregisters s and reports whether the channel has no local subscription left.
@@ -349,7 +378,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, s *Subscription) {
 	s.buf = nil
 	s.mu.Unlock()
 	if h.remove(s) {
-		if err := h.broker.Unsubscribe(s.channel); err != nil {
+		if err := h.syncInterest(s.channel); err != nil {
 			h.log.Warn("broker unsubscribe", "channel", s.channel, "err", err)
 		}
 	}
