@@ -5,8 +5,8 @@
 //	sbload latency -subs 1000 -rate 100    publish→receive latency percentiles
 //
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
-// worker processes (itself, with the hidden "worker" command), each holding part of the
-// connections, dialled from many 127.0.0.x source addresses so that per-IP limits and
+// worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
+// the connections, dialled from many 127.0.0.x source addresses so that per-IP limits and
 // ephemeral ports are not exhausted. It only targets loopback addresses, runs for a bounded
 // time and stops by itself.
 package main
@@ -36,22 +36,81 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// roleEnv marks a worker process; its arguments are then the worker's flags.
+const roleEnv = "SBLOAD_ROLE"
+
 func main() {
+	if os.Getenv(roleEnv) == "worker" {
+		if err := runWorker(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "sbload worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 	}
-	var err error
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
-		err = runParent(os.Args[1], os.Args[2:])
-	case "worker":
-		err = runWorker(os.Args[2:])
 	default:
 		usage()
 	}
+	rep, err := runParent(os.Args[1], os.Args[2:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sbload:", err)
 		os.Exit(1)
+	}
+	rep.Print(os.Stdout)
+}
+
+// Report is what one run measured.
+type Report struct {
+	Mode        string
+	Conns       int
+	Procs       int
+	ConnectTime time.Duration
+
+	// idle
+	ServerConns    float64
+	Goroutines     float64
+	RSSBefore      float64 // bytes
+	RSSAfter       float64
+	RSSPerConn     float64 // bytes
+	HeapPerConn    float64
+	StackPerConn   float64
+	ClosedByServer int64
+
+	// fanout, latency
+	Rate             float64
+	Size             int
+	Published        int64
+	Failed           int64
+	Received         int64
+	Expected         int64
+	Elapsed          time.Duration // first publish to last receipt
+	DeliveriesPerSec float64
+	Samples          int
+	P50, P95, P99    time.Duration
+	Max              time.Duration
+}
+
+// Print writes the report for a person.
+func (r Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "connected %d in %s over %d processes\n", r.Conns, r.ConnectTime.Round(time.Millisecond), r.Procs)
+	if r.Mode == "idle" {
+		fmt.Fprintf(w, "server: %.0f connections, %.0f goroutines\n", r.ServerConns, r.Goroutines)
+		fmt.Fprintf(w, "server RSS %.1f MB → %.1f MB: %.1f KB per idle connection (heap %.1f KB, stacks %.1f KB)\n",
+			r.RSSBefore/1e6, r.RSSAfter/1e6, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024)
+		fmt.Fprintf(w, "connections closed by the server during the hold: %d\n", r.ClosedByServer)
+		return
+	}
+	fmt.Fprintf(w, "published %d (%d failed) at %.0f/s to %d subscribers, payload %d B\n", r.Published, r.Failed, r.Rate, r.Conns, r.Size)
+	fmt.Fprintf(w, "received %d of %d (%.2f%%), %d subscribers cut off\n", r.Received, r.Expected, 100*float64(r.Received)/float64(max(r.Expected, 1)), r.ClosedByServer)
+	if r.Mode == "fanout" {
+		fmt.Fprintf(w, "deliveries/s: %.0f (over %s, first publish to last receipt)\n", r.DeliveriesPerSec, r.Elapsed.Round(time.Millisecond))
+	}
+	if r.Samples > 0 {
+		fmt.Fprintf(w, "publish→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n", r.Samples, r.P50, r.P95, r.P99, r.Max)
 	}
 }
 
@@ -79,8 +138,8 @@ type parentFlags struct {
 	settle   time.Duration
 }
 
-func runParent(mode string, args []string) error {
-	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+func runParent(mode string, args []string) (Report, error) {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	var p parentFlags
 	fs.StringVar(&p.url, "url", "http://127.0.0.1:8080", "server base URL (loopback only)")
 	fs.StringVar(&p.apiKey, "api-key", os.Getenv("SWITCHBOARD_API_KEY"), "server API key, to publish")
@@ -94,12 +153,17 @@ func runParent(mode string, args []string) error {
 	fs.IntVar(&p.size, "size", 100, "payload bytes per publication")
 	fs.StringVar(&p.channel, "channel", "bench:load", "channel (use a namespace without presence and join/leave)")
 	fs.DurationVar(&p.settle, "settle", 5*time.Second, "idle: wait after connecting before sampling memory")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return Report{}, err
+	}
 	if err := checkLoopback(p.url); err != nil {
-		return err
+		return Report{}, err
 	}
 	if p.duration > maxDuration {
-		return fmt.Errorf("-duration is capped at %s", maxDuration)
+		return Report{}, fmt.Errorf("-duration is capped at %s", maxDuration)
+	}
+	if p.conns <= 0 {
+		return Report{}, errors.New("-conns must be positive")
 	}
 	if p.procs == 0 {
 		p.procs = (p.conns + 4999) / 5000
@@ -110,7 +174,7 @@ func runParent(mode string, args []string) error {
 	before, _ := scrape(p.url)
 	workers, err := startWorkers(ctx, mode, p)
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	defer func() {
 		for _, w := range workers {
@@ -120,17 +184,14 @@ func runParent(mode string, args []string) error {
 	start := time.Now()
 	for _, w := range workers {
 		if err := w.waitReady(); err != nil {
-			return err
+			return Report{}, err
 		}
 	}
-	fmt.Printf("connected %d in %s over %d processes\n", p.conns, time.Since(start).Round(time.Millisecond), len(workers))
-
-	switch mode {
-	case "idle":
-		return idleReport(p, before, workers)
-	default:
-		return publishReport(ctx, mode, p, workers)
+	rep := Report{Mode: mode, Conns: p.conns, Procs: len(workers), ConnectTime: time.Since(start)}
+	if mode == "idle" {
+		return idleReport(rep, p, before, workers)
 	}
+	return publishReport(ctx, rep, p, workers)
 }
 
 func checkLoopback(raw string) error {
@@ -160,12 +221,12 @@ func startWorkers(ctx context.Context, mode string, p parentFlags) ([]*worker, e
 	each := (p.conns + p.procs - 1) / p.procs
 	for i, first := 0, 0; first < p.conns; i, first = i+1, first+each {
 		n := min(each, p.conns-first)
-		cmd := exec.CommandContext(ctx, self, "worker", "-url", p.url, "-mode", mode, "-conns", strconv.Itoa(n),
+		cmd := exec.CommandContext(ctx, self, "-url", p.url, "-mode", mode, "-conns", strconv.Itoa(n),
 			"-first", strconv.Itoa(first), "-channel", p.channel)
 		cmd.Stderr = os.Stderr
 		// One core per worker unless told otherwise: on this 2-core box the clients would
 		// otherwise compete with the server for every core, which no real deployment does.
-		cmd.Env = os.Environ()
+		cmd.Env = append(os.Environ(), roleEnv+"=worker")
 		if os.Getenv("GOMAXPROCS") == "" {
 			cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
 		}
@@ -210,38 +271,43 @@ func (w *worker) finish() (result, error) {
 	return r, w.cmd.Wait()
 }
 
-func idleReport(p parentFlags, before map[string]float64, workers []*worker) error {
+func idleReport(rep Report, p parentFlags, before map[string]float64, workers []*worker) (Report, error) {
 	time.Sleep(p.settle)
 	// A GC on the server (pprof's gc=1), then time for the scavenger, so RSS reflects what is
 	// live rather than garbage.
-	http.Get(p.url + "/debug/pprof/heap?gc=1")
+	if resp, err := http.Get(p.url + "/debug/pprof/heap?gc=1"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	time.Sleep(p.settle)
 	after, err := scrape(p.url)
 	if err != nil {
-		return err
+		return rep, err
 	}
-	rss := after["process_resident_memory_bytes"] - before["process_resident_memory_bytes"]
-	heap := after["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]
-	stack := after["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]
 	n := float64(p.conns)
-	fmt.Printf("server: %.0f connections, %.0f goroutines\n", after[`switchboard_connections{transport="ws"}`], after["go_goroutines"])
-	fmt.Printf("server RSS %.1f MB → %.1f MB: %.1f KB per idle connection (heap %.1f KB, stacks %.1f KB)\n",
-		before["process_resident_memory_bytes"]/1e6, after["process_resident_memory_bytes"]/1e6, rss/n/1024, heap/n/1024, stack/n/1024)
-	if p.duration > 0 {
-		time.Sleep(min(p.duration, maxDuration))
-	}
-	var closed int64
+	rep.ServerConns = after[`switchboard_connections{transport="ws"}`]
+	rep.Goroutines = after["go_goroutines"]
+	rep.RSSBefore, rep.RSSAfter = before["process_resident_memory_bytes"], after["process_resident_memory_bytes"]
+	rep.RSSPerConn = (rep.RSSAfter - rep.RSSBefore) / n
+	rep.HeapPerConn = (after["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]) / n
+	rep.StackPerConn = (after["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]) / n
+	time.Sleep(p.duration)
 	for _, w := range workers {
-		r, _ := w.finish()
-		closed += r.Closed
+		r, err := w.finish()
+		if err != nil {
+			return rep, fmt.Errorf("worker: %w", err)
+		}
+		rep.ClosedByServer += r.Closed
 	}
-	fmt.Printf("connections closed by the server during the hold: %d\n", closed)
-	return nil
+	return rep, nil
 }
 
-func publishReport(ctx context.Context, mode string, p parentFlags, workers []*worker) error {
+func publishReport(ctx context.Context, rep Report, p parentFlags, workers []*worker) (Report, error) {
 	if p.apiKey == "" {
-		return errors.New("-api-key (or SWITCHBOARD_API_KEY) is needed to publish")
+		return rep, errors.New("-api-key (or SWITCHBOARD_API_KEY) is needed to publish")
+	}
+	if p.rate <= 0 {
+		return rep, errors.New("-rate must be positive")
 	}
 	pad := strings.Repeat("x", max(0, p.size-40))
 	interval := time.Duration(float64(time.Second) / p.rate)
@@ -281,30 +347,31 @@ func publishReport(ctx context.Context, mode string, p parentFlags, workers []*w
 	for _, w := range workers {
 		r, err := w.finish()
 		if err != nil {
-			return fmt.Errorf("worker: %w", err)
+			return rep, fmt.Errorf("worker: %w", err)
 		}
 		total.Received += r.Received
 		total.Closed += r.Closed
 		total.LastRecv = max(total.LastRecv, r.LastRecv)
 		total.Latencies = append(total.Latencies, r.Latencies...)
 	}
-	want := published.Load() * int64(p.conns)
-	elapsed := time.Duration(total.LastRecv - start.UnixNano())
-	fmt.Printf("published %d (%d failed) at %.0f/s to %d subscribers, payload %d B\n", published.Load(), failed.Load(), p.rate, p.conns, p.size)
-	fmt.Printf("received %d of %d (%.2f%%), %d subscribers cut off\n", total.Received, want, 100*float64(total.Received)/float64(max(want, 1)), total.Closed)
-	if mode == "fanout" && elapsed > 0 {
-		fmt.Printf("deliveries/s: %.0f (over %s, first publish to last receipt)\n", float64(total.Received)/elapsed.Seconds(), elapsed.Round(time.Millisecond))
+	rep.Rate, rep.Size = p.rate, p.size
+	rep.Published, rep.Failed = published.Load(), failed.Load()
+	rep.Received, rep.ClosedByServer = total.Received, total.Closed
+	rep.Expected = rep.Published * int64(p.conns)
+	if total.LastRecv > 0 {
+		rep.Elapsed = time.Duration(total.LastRecv - start.UnixNano())
+		rep.DeliveriesPerSec = float64(total.Received) / rep.Elapsed.Seconds()
 	}
-	if len(total.Latencies) > 0 {
-		slices.Sort(total.Latencies)
+	if lat := total.Latencies; len(lat) > 0 {
+		slices.Sort(lat)
 		q := func(f float64) time.Duration {
-			i := int(math.Ceil(f*float64(len(total.Latencies)))) - 1
-			return time.Duration(total.Latencies[max(i, 0)]) * time.Microsecond
+			i := int(math.Ceil(f*float64(len(lat)))) - 1
+			return time.Duration(lat[max(i, 0)]) * time.Microsecond
 		}
-		fmt.Printf("publish→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n",
-			len(total.Latencies), q(.50), q(.95), q(.99), q(1))
+		rep.Samples = len(lat)
+		rep.P50, rep.P95, rep.P99, rep.Max = q(.50), q(.95), q(.99), q(1)
 	}
-	return nil
+	return rep, nil
 }
 
 // scrape reads the server's /metrics into name{labels} → value.
@@ -334,13 +401,15 @@ func scrape(base string) (map[string]float64, error) {
 
 // runWorker holds its share of connections until its stdin closes, then prints its result.
 func runWorker(args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ExitOnError)
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	base := fs.String("url", "", "")
 	mode := fs.String("mode", "", "")
 	conns := fs.Int("conns", 0, "")
 	first := fs.Int("first", 0, "")
 	channel := fs.String("channel", "", "")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	wsURL := "ws" + strings.TrimPrefix(*base, "http") + "/v1/ws"
 	host, _, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(*base, "http://"), "https://"))
 	localhost := host == "127.0.0.1" || host == "localhost"

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
+)
+
+// TestMain lets the test binary serve as sbload's worker process.
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "worker" {
+		if err := runWorker(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startServer runs a node as examples/load.json configures it, on a random loopback port.
+func startServer(t *testing.T) string {
+	t.Helper()
+	cfg, _, err := config.Load([]string{"-config", "../../examples/load.json", "-data", t.TempDir(), "-addr", "127.0.0.1:0"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done; n.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func TestModes(t *testing.T) {
+	url := startServer(t)
+	key := "-api-key=load-test-key"
+	t.Run("idle", func(t *testing.T) {
+		rep, err := runParent("idle", []string{"-url", url, "-conns", "30", "-procs", "2", "-settle", "10ms", "-duration", "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Procs != 2 || rep.ServerConns < 30 || rep.RSSAfter <= 0 || rep.ClosedByServer != 0 {
+			t.Fatalf("report %+v", rep)
+		}
+		var b strings.Builder
+		rep.Print(&b)
+		if !strings.Contains(b.String(), "KB per idle connection") {
+			t.Fatalf("printed %q", b.String())
+		}
+	})
+	t.Run("fanout", func(t *testing.T) {
+		rep, err := runParent("fanout", []string{"-url", url, key, "-subs", "20", "-procs", "2", "-rate", "40", "-duration", "500ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Published == 0 || rep.Failed != 0 || rep.Received != rep.Expected || rep.DeliveriesPerSec <= 0 {
+			t.Fatalf("every publication must reach every subscriber: %+v", rep)
+		}
+	})
+	t.Run("latency", func(t *testing.T) {
+		rep, err := runParent("latency", []string{"-url", url, key, "-subs", "10", "-rate", "40", "-duration", "500ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Samples == 0 || int64(rep.Samples) != rep.Received || rep.P50 > rep.P99 || rep.P99 > rep.Max {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+	t.Run("refuses targets off this machine", func(t *testing.T) {
+		if _, err := runParent("idle", []string{"-url", "http://10.0.0.1:8080"}); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("needs an API key to publish", func(t *testing.T) {
+		if _, err := runParent("fanout", []string{"-url", url, "-subs", "2", "-api-key", ""}); err == nil {
+			t.Fatal("no error without a key")
+		}
+	})
+}
+
+func TestSentAt(t *testing.T) {
+	now := time.Now().UnixNano()
+	line := []byte(fmt.Sprintf(`{"push":"pub","channel":"bench:load","offset":3,"time":1,"data":{"t":%d,"p":"xx"}}`, now))
+	if got := sentAt(line); got != now {
+		t.Fatalf("sentAt %d, want %d", got, now)
+	}
+	if sentAt([]byte(`{"push":"pub","data":{"x":1}}`)) != 0 {
+		t.Fatal("a publication without a timestamp must give 0")
+	}
+}
