@@ -273,8 +273,8 @@ func (w *worker) finish() (result, error) {
 
 func idleReport(rep Report, p parentFlags, before map[string]float64, workers []*worker) (Report, error) {
 	time.Sleep(p.settle)
-	// A GC on the server (pprof's gc=1), then time for the scavenger, so RSS reflects what is
-	// live rather than garbage.
+	// A GC on the server (pprof's gc=1, when the server has pprof on), then time for the
+	// scavenger, so RSS reflects what is live rather than garbage.
 	if resp, err := http.Get(p.url + "/debug/pprof/heap?gc=1"); err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()

@@ -78,6 +78,9 @@ type Config struct {
 	LogJSON  bool   `json:"log_json"`
 
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// Pprof serves /debug/pprof/ (Go profiles). Off by default: profiles cost CPU and should
+	// not be open to the internet.
+	Pprof bool `json:"pprof"`
 
 	// APIKey protects the HTTP server API (/v1/api/...). Empty disables that API.
 	APIKey string `json:"api_key"`
@@ -234,7 +237,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		}
 	}
 	boolean := map[string]*bool{
-		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
+		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
 	}
 	for k, p := range boolean {
 		if v := getenv(EnvPrefix + k); v != "" {

@@ -61,11 +61,12 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 	ops.HandleFunc("GET /healthz", s.healthz)
 	ops.HandleFunc("GET /readyz", s.readyz)
 	ops.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	// Profiles, which maintainers ask for first when a leak is reported. They reveal nothing
-	// secret, but bind the server to loopback or firewall them in production.
-	ops.HandleFunc("GET /debug/pprof/", pprof.Index)
-	ops.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	ops.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if cfg.Pprof {
+		// Profiles, which are the first thing asked for when a leak is reported.
+		ops.HandleFunc("GET /debug/pprof/", pprof.Index)
+		ops.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		ops.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	for _, m := range mounts {
 		m.App.Routes(httpx.NewRouter(mux, m.Prefix, wrap))
 		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)

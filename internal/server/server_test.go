@@ -147,3 +147,14 @@ func TestDrainMarksNotReady(t *testing.T) {
 		t.Fatalf("a connection during drain: %v", err)
 	}
 }
+
+func TestPprofIsOptIn(t *testing.T) {
+	off := newTestServer(t, func(c *config.Config) {})
+	if resp, _ := get(t, off.URL+"/debug/pprof/", nil); resp.StatusCode != 404 {
+		t.Fatalf("pprof served by default: %d", resp.StatusCode)
+	}
+	on := newTestServer(t, func(c *config.Config) { c.Pprof = true })
+	if resp, _ := get(t, on.URL+"/debug/pprof/", nil); resp.StatusCode != 200 {
+		t.Fatalf("pprof on: %d", resp.StatusCode)
+	}
+}

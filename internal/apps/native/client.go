@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -80,7 +81,13 @@ func (a *App) OnClose(c *ws.Conn, code int, reason string) {
 	if cl.connected {
 		a.hub.RemoveClient(cl)
 	}
-	a.log.Debug("websocket closed", "client", cl.id, "user", cl.user, "code", code, "reason", reason)
+	// Closes the server decided on (limits, tokens, slow consumers: codes 3000+ and 1008/1009)
+	// are worth an operator's attention; ordinary client closes are not.
+	level := slog.LevelDebug
+	if code >= 3000 || code == ws.ClosePolicy || code == ws.CloseTooBig {
+		level = slog.LevelInfo
+	}
+	a.log.Log(context.Background(), level, "websocket closed", "client", cl.id, "user", cl.user, "ip", c.IP(), "code", code, "reason", reason)
 }
 
 // handle runs one command and reports whether the connection is still usable.
