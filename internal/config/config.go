@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -89,6 +90,10 @@ type Config struct {
 	AllowAnonymous  bool   `json:"allow_anonymous"`
 	// CORSOrigins lists origins allowed by CORS and WebSocket origin checks; "*" allows all.
 	CORSOrigins []string `json:"cors_origins"`
+	// TrustedProxies lists the addresses (IPs or CIDRs) of load balancers in front of the
+	// node. From them, the client address is read from X-Forwarded-For; from anyone else the
+	// header is ignored, since a client could forge it.
+	TrustedProxies []string `json:"trusted_proxies"`
 
 	Limits     Limits      `json:"limits"`
 	Namespaces []Namespace `json:"namespaces"`
@@ -271,6 +276,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv(EnvPrefix + "CORS_ORIGINS"); v != "" {
 		cfg.CORSOrigins = strings.Split(v, ",")
 	}
+	if v := getenv(EnvPrefix + "TRUSTED_PROXIES"); v != "" {
+		cfg.TrustedProxies = strings.Split(v, ",")
+	}
 	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -279,6 +287,24 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		cfg.ShutdownTimeout = Duration(d)
 	}
 	return nil
+}
+
+// ParsePrefixes reads IPs and CIDRs ("10.0.0.0/8", "127.0.0.1") as prefixes.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP nor a CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 var namespaceName = regexp.MustCompile(`^[A-Za-z0-9_.\-]*$`)
@@ -312,6 +338,9 @@ func (c *Config) Validate() error {
 	}
 	if l.PublishRate < 0 || l.HTTPRate < 0 {
 		errs = append(errs, errors.New("limits: rates cannot be negative"))
+	}
+	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted_proxies: %w", err))
 	}
 	seen := map[string]bool{}
 	for _, ns := range c.Namespaces {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -80,9 +81,10 @@ func newRequestID() string {
 // below becomes a JSON 500. The route label is set by the matched route (named); upgraded and
 // streamed requests are kept out of the latency histogram, since their "latency" is the life
 // of the connection.
-func observe(log *slog.Logger, h http.Handler) http.Handler {
+func observe(log *slog.Logger, trusted []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		r = transport.WithClientIP(r, transport.ResolveClientIP(r, trusted))
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
 			id = newRequestID()

@@ -89,7 +89,9 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), auth.NewKeyChecker(cfg.APIKey), h)
 	}
 	h = cors(cfg.CORSOrigins, h)
-	s.handler = observe(log, h)
+	// Validate has checked the list.
+	trusted, _ := config.ParsePrefixes(cfg.TrustedProxies)
+	s.handler = observe(log, trusted, h)
 	return s
 }
 

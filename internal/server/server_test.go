@@ -158,3 +158,49 @@ func TestPprofIsOptIn(t *testing.T) {
 		t.Fatalf("pprof on: %d", resp.StatusCode)
 	}
 }
+
+func TestClientIPThroughTrustedProxies(t *testing.T) {
+	trusted, err := config.ParsePrefixes([]string{"127.0.0.1", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, peer, xff, want string
+	}{
+		{"no proxy configured for the peer", "192.0.2.7:1000", "1.2.3.4", "192.0.2.7"},
+		{"trusted peer, one hop", "127.0.0.1:1000", "1.2.3.4", "1.2.3.4"},
+		{"forged hops left of the real client are ignored", "127.0.0.1:1000", "6.6.6.6, 1.2.3.4", "1.2.3.4"},
+		{"chained trusted proxies are skipped", "127.0.0.1:1000", "1.2.3.4, 10.1.2.3", "1.2.3.4"},
+		{"no header", "127.0.0.1:1000", "", "127.0.0.1"},
+		{"malformed hop", "127.0.0.1:1000", "nonsense", "127.0.0.1"},
+		{"IPv6 client", "127.0.0.1:1000", "2001:db8::1", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.peer
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := transport.ResolveClientIP(r, trusted); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRateLimitPerForwardedClient(t *testing.T) {
+	ts := newTestServer(t, func(c *config.Config) {
+		c.Limits.HTTPRate, c.Limits.HTTPBurst = 0.001, 1
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	// Two clients behind the same proxy have a bucket each.
+	for _, client := range []string{"198.51.100.1", "198.51.100.2"} {
+		if resp, _ := get(t, ts.URL+"/app/ok", map[string]string{"X-Forwarded-For": client}); resp.StatusCode != 200 {
+			t.Fatalf("first request of %s: %d", client, resp.StatusCode)
+		}
+	}
+	if resp, _ := get(t, ts.URL+"/app/ok", map[string]string{"X-Forwarded-For": "198.51.100.1"}); resp.StatusCode != 429 {
+		t.Fatalf("second request of one client: %d, want 429", resp.StatusCode)
+	}
+}
