@@ -400,6 +400,31 @@ func TestLimits(t *testing.T) {
 	})
 }
 
+// TestNothingActedOnAfterDisconnect: commands a client sends after the server decided to close
+// it are discarded, even though the server reads on until the client's close frame.
+func TestNothingActedOnAfterDisconnect(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Limits.MaxCommandErrors = 1 })
+	watcher := connect(t, n, "")
+	mustOK(t, watcher.call("subscribe", map[string]any{"channel": "nohist:after"}))
+	bad := connect(t, n, "")
+	clients := n.Hub.NumClients()
+	// Two bad frames close the connection; the publish behind them must not run.
+	bad.writeRaw([]byte(`{bad`))
+	bad.writeRaw([]byte(`{bad`))
+	bad.writeRaw([]byte(`{"id":7,"method":"publish","params":{"channel":"nohist:after","data":"too late"}}`))
+	bad.waitClosed()
+	// Once the server has released the client, it has read every frame sent before the close.
+	for deadline := time.Now().Add(guard); n.Hub.NumClients() != clients-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed client was never released")
+		}
+	}
+	api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"nohist:after","data":"marker"}`)
+	if p := watcher.push(); string(p.Data) != `"marker"` || p.Offset != 1 {
+		t.Fatalf("first publication seen: %s at offset %d; the command after the disconnect ran", p.Data, p.Offset)
+	}
+}
+
 func TestConnectTimeout(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.Limits.ConnectTimeout = config.Duration(50 * time.Millisecond) })
 	c := dial(t, n, nil)

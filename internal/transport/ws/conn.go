@@ -154,6 +154,11 @@ func (c *Conn) readLoop() {
 			code, reason = classify(err)
 			return
 		}
+		if c.closeCode.Load() != 0 {
+			// The server has decided to close: keep reading only to see the client's close
+			// frame, and act on nothing more it sends.
+			continue
+		}
 		if mt == websocket.BinaryMessage && !c.opts.Binary {
 			c.Close(CloseUnsupported, "binary frames are not accepted")
 			continue
