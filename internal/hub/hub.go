@@ -2,6 +2,20 @@
 // channels, fan-out of publications, presence and recovery from history. It knows nothing of
 // any app's wire format: subscribers receive Events and encode them with their own Encoding,
 // once per event whatever the number of subscribers.
+//
+// Lock order (a lock may be taken while holding the ones above it, never the reverse):
+//
+//	Hub.interest[stripe]     syncInterest; calls the broker, then reads the hub
+//	broker stream lock       Memory.Publish holds it through fan-out, for offset order
+//	hubShard.mu              channel lookup; released before channel.mu is awaited in fanout
+//	channel.mu (R during fan-out, W in add/remove)
+//	Subscription.mu          per delivery; released before Subscriber.Deliver
+//	Queue.mu                 inside Deliver; wake() must not block
+//
+// So the broker is never called while a hub shard, channel or subscription lock is held:
+// Subscribe and Unsubscribe call it only from syncInterest, and presence and join/leave after
+// releasing. Subscriber.Deliver and Gap run under the channel's read lock: they must not
+// block, nor subscribe or unsubscribe (which take that lock for writing).
 package hub
 
 import (

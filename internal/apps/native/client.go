@@ -110,6 +110,9 @@ func (cl *client) handle(line []byte) bool {
 	switch cmd.Method {
 	case "connect":
 		res, err = cl.connect(cmd.Params)
+		if res == nil && err == nil {
+			return false // refused: the connection is closing
+		}
 	case "subscribe":
 		return cl.subscribe(ctx, cmd)
 	case "unsubscribe":
@@ -171,6 +174,8 @@ func decodeParams(raw json.RawMessage, v any) *Error {
 	return nil
 }
 
+// connect authenticates the client. A refused token closes the connection; connect then
+// returns neither result nor error.
 func (cl *client) connect(raw json.RawMessage) (any, *Error) {
 	if cl.connected {
 		return nil, errorf(ErrBadRequest, "already connected")
