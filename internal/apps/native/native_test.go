@@ -788,3 +788,23 @@ func TestSSETokenExpiryEndsStream(t *testing.T) {
 	}
 	<-s.done
 }
+
+func TestSSEHeartbeat(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Limits.PingInterval = config.Duration(10 * time.Millisecond) })
+	resp, err := http.Get(n.URL + "/v1/sse?channel=hb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// An idle stream carries ": ping" comments, which EventSource ignores and proxies see as
+	// traffic.
+	buf := make([]byte, 4096)
+	var got strings.Builder
+	for !strings.Contains(got.String(), "\n: ping\n") {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("stream ended before a heartbeat: %v (read %q)", err, got.String())
+		}
+		got.Write(buf[:n])
+	}
+}
