@@ -791,7 +791,8 @@ func TestSSETokenExpiryEndsStream(t *testing.T) {
 
 func TestSSEHeartbeat(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.Limits.PingInterval = config.Duration(10 * time.Millisecond) })
-	resp, err := http.Get(n.URL + "/v1/sse?channel=hb")
+	client := &http.Client{Timeout: guard} // bounds the body reads below too
+	resp, err := client.Get(n.URL + "/v1/sse?channel=hb")
 	if err != nil {
 		t.Fatal(err)
 	}
