@@ -290,6 +290,9 @@ func decode[T any](t testing.TB, raw json.RawMessage) T {
 	return v
 }
 
+// apiClient bounds every API call, so a hung server fails the test instead of hanging it.
+var apiClient = &http.Client{Timeout: guard}
+
 // api calls the HTTP server API and returns status and body.
 func api(t testing.TB, n *testNode, method, path, key, body string) (int, string) {
 	t.Helper()
@@ -297,7 +300,7 @@ func api(t testing.TB, n *testNode, method, path, key, body string) (int, string
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
