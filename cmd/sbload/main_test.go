@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
+	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
 // TestMain lets the test binary serve as sbload's worker process.
@@ -30,23 +26,11 @@ func TestMain(m *testing.M) {
 // startServer runs a node as examples/load.json configures it, on a random loopback port.
 func startServer(t *testing.T) string {
 	t.Helper()
-	cfg, _, err := config.Load([]string{"-config", "../../examples/load.json", "-data", t.TempDir(), "-addr", "127.0.0.1:0"}, func(string) string { return "" })
+	cfg, _, err := config.Load([]string{"-config", "../../examples/load.json", "-data", t.TempDir()}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done; n.Close() })
-	return "http://" + ln.Addr().String()
+	return nodetest.Start(t, cfg).URL
 }
 
 func TestModes(t *testing.T) {

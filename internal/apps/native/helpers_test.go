@@ -3,12 +3,9 @@ package native_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,7 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
+	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
 // guard bounds every wait, so a broken server fails a test instead of hanging it. It is not a
@@ -32,10 +29,11 @@ const (
 )
 
 type testNode struct {
-	*node.Node
-	URL  string // http://127.0.0.1:port
-	stop func() error
+	*nodetest.Node
 }
+
+// stop drains the node (see nodetest.Node.Stop).
+func (n *testNode) stop() error { return n.Stop() }
 
 // startNode runs a full node on a random loopback port with a fresh SQLite file.
 func startNode(t testing.TB, mutate func(*config.Config)) *testNode {
@@ -54,40 +52,7 @@ func startNode(t testing.TB, mutate func(*config.Config)) *testNode {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	n, err := node.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
-	var once sync.Once
-	var serveErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			serveErr = <-done
-			n.Close()
-		})
-		return serveErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return &testNode{Node: n, URL: "http://" + ln.Addr().String(), stop: stop}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
+	return &testNode{nodetest.Start(t, cfg)}
 }
 
 // frame is one server message (reply or push), split out of a batched WebSocket frame.
