@@ -80,7 +80,6 @@ type Broker interface {
 	PublishLeave(ctx context.Context, channel string, info *ClientInfo) error
 	// History returns the stream's publications after f.Since (oldest first) and its position.
 	History(ctx context.Context, channel string, f HistoryFilter) (HistoryResult, error)
-	RemoveHistory(ctx context.Context, channel string) error
 	// Ping reports whether the engine is reachable.
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

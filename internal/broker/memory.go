@@ -251,17 +251,6 @@ func (m *Memory) History(_ context.Context, ch string, f HistoryFilter) (History
 	return res, nil
 }
 
-// RemoveHistory forgets the stream's publications; offset and epoch stay.
-func (m *Memory) RemoveHistory(_ context.Context, ch string) error {
-	if s := m.stream(ch, false); s != nil {
-		s.mu.Lock()
-		clear(s.pubs)
-		s.pubs, s.expiry = s.pubs[:0], s.expiry[:0]
-		s.mu.Unlock()
-	}
-	return nil
-}
-
 // Ping always succeeds: the engine is this process.
 func (m *Memory) Ping(context.Context) error { return nil }
 

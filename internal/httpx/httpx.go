@@ -45,9 +45,6 @@ func (r *Router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Re
 	r.Handle(pattern, http.HandlerFunc(f))
 }
 
-// Prefix returns the mount prefix.
-func (r *Router) Prefix() string { return r.prefix }
-
 // JSON writes v with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

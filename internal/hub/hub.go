@@ -100,9 +100,6 @@ func (h *Hub) Run() error {
 	return nil
 }
 
-// Broker returns the engine the hub publishes through.
-func (h *Hub) Broker() broker.Broker { return h.broker }
-
 func (h *Hub) shard(ch string) *hubShard {
 	return &h.shards[maphash.String(h.seed, ch)%hubShards]
 }
@@ -233,12 +230,6 @@ func (s *Subscription) deliver(ev *Event) bool {
 	s.sub.Deliver(ev)
 	return true
 }
-
-// Channel returns the subscription's channel.
-func (s *Subscription) Channel() string { return s.channel }
-
-// ErrNotRunning is returned when the hub has no broker to use.
-var ErrNotRunning = errors.New("hub: not running")
 
 // Subscribe adds sub to ch and returns what the client should be told. Live events wait until
 // the caller has sent that answer and calls Ready, so the client sees its subscribe reply, then

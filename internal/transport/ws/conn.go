@@ -210,12 +210,6 @@ func (c *Conn) Close(code int, reason string) {
 	c.q.Close(false)
 }
 
-// Abort closes the connection now, dropping what is queued.
-func (c *Conn) Abort(code int, reason string) {
-	c.setClose(code, reason)
-	c.q.Close(true)
-}
-
 func (c *Conn) setClose(code int, reason string) {
 	if c.closeCode.CompareAndSwap(0, int32(code)) {
 		c.closeReason.Store(&reason)
