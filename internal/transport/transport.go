@@ -38,9 +38,11 @@ type Registry struct {
 
 	mu       sync.Mutex
 	conns    map[Conn]string // → client IP
-	perIP    map[string]int
+	pending  int             // slots reserved for handshakes in flight
+	perIP    map[string]int  // connections and reserved slots
 	draining bool
 	empty    chan struct{} // closed when draining and the last connection is gone
+	emptied  bool
 
 	stop chan struct{}
 }
@@ -69,11 +71,58 @@ func (r *Registry) Add(c Conn, ip string) error {
 	return nil
 }
 
-// Check says whether a connection from ip would be refused now.
-func (r *Registry) Check(ip string) error {
+// Slot is a place held for a connection whose handshake is in flight.
+type Slot struct{ ip string }
+
+// Reserve holds a place for a connection from ip before it exists, so that a limit holds
+// while handshakes are in flight (a client may open its next connection as soon as it sees
+// the previous one's 101). Attach or Release it exactly once.
+func (r *Registry) Reserve(ip string) (*Slot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.check(ip)
+	if err := r.check(ip); err != nil {
+		return nil, err
+	}
+	r.pending++
+	r.perIP[ip]++
+	return &Slot{ip: ip}, nil
+}
+
+// Attach puts c in its reserved slot. During a drain it refuses with ErrDraining, and the
+// slot is released.
+func (r *Registry) Attach(s *Slot, c Conn) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending--
+	if r.draining {
+		r.releaseLocked(s.ip)
+		return ErrDraining
+	}
+	r.conns[c] = s.ip
+	return nil
+}
+
+// Release gives back a slot whose connection never came to be.
+func (r *Registry) Release(s *Slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending--
+	r.releaseLocked(s.ip)
+}
+
+func (r *Registry) releaseLocked(ip string) {
+	if r.perIP[ip]--; r.perIP[ip] <= 0 {
+		delete(r.perIP, ip)
+	}
+	r.signalEmpty()
+}
+
+// signalEmpty wakes a drain waiting for the last connection.
+func (r *Registry) signalEmpty() {
+	if r.draining && len(r.conns) == 0 && r.pending == 0 && !r.emptied {
+		r.emptied = true
+		close(r.empty)
+	}
 }
 
 func (r *Registry) check(ip string) error {
@@ -81,7 +130,7 @@ func (r *Registry) check(ip string) error {
 	case r.draining:
 		metrics.Refused.WithLabelValues("draining").Inc()
 		return ErrDraining
-	case r.max > 0 && len(r.conns) >= r.max:
+	case r.max > 0 && len(r.conns)+r.pending >= r.max:
 		metrics.Refused.WithLabelValues("max_conns").Inc()
 		return ErrTooManyConns
 	case r.maxPerIP > 0 && r.perIP[ip] >= r.maxPerIP:
@@ -111,12 +160,7 @@ func (r *Registry) Remove(c Conn) {
 		return
 	}
 	delete(r.conns, c)
-	if r.perIP[ip]--; r.perIP[ip] <= 0 {
-		delete(r.perIP, ip)
-	}
-	if r.draining && len(r.conns) == 0 {
-		close(r.empty)
-	}
+	r.releaseLocked(ip)
 }
 
 // Len counts open connections.
@@ -158,9 +202,7 @@ func (r *Registry) Drain(ctx context.Context) error {
 	if !r.draining {
 		r.draining = true
 		close(r.stop)
-		if len(r.conns) == 0 {
-			close(r.empty)
-		}
+		r.signalEmpty()
 	}
 	r.mu.Unlock()
 	for _, c := range r.snapshot() {

@@ -1,9 +1,12 @@
 package transport
 
 import (
+	"context"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -61,7 +64,44 @@ func TestRegistryLimits(t *testing.T) {
 	}
 }
 
-type fakeConn struct{ beats, shut int }
+type fakeConn struct {
+	beats int
+	shut  atomic.Int32
+}
 
 func (f *fakeConn) Heartbeat() { f.beats++ }
-func (f *fakeConn) Shutdown()  { f.shut++ }
+func (f *fakeConn) Shutdown()  { f.shut.Add(1) }
+
+func TestRegistryReservations(t *testing.T) {
+	r := NewRegistry(0, 2, 1<<62)
+	s1, err := r.Reserve("ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := r.Reserve("ip")
+	if _, err := r.Reserve("ip"); err != ErrTooManyFromIP {
+		t.Fatalf("a third slot while two handshakes are in flight: %v", err)
+	}
+	r.Release(s2) // a failed handshake gives its slot back
+	c := &fakeConn{}
+	if err := r.Attach(s1, c); err != nil || r.Len() != 1 {
+		t.Fatalf("attach: %v, len %d", err, r.Len())
+	}
+	s3, err := r.Reserve("ip")
+	if err != nil {
+		t.Fatal("the released slot was not given back")
+	}
+	// A drain that begins during a handshake refuses it at Attach and does not wait for it.
+	done := make(chan error, 1)
+	go func() { done <- r.Drain(context.Background()) }()
+	for c.shut.Load() == 0 {
+		runtime.Gosched()
+	}
+	if err := r.Attach(s3, &fakeConn{}); err != ErrDraining {
+		t.Fatalf("attach during drain: %v", err)
+	}
+	r.Remove(c)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -113,20 +113,23 @@ func NewServer(opts Options) *Server {
 // first message is read, to attach app state. On refusal it has already answered w.
 func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup func(*Conn)) (*Conn, error) {
 	ip := transport.ClientIP(r)
-	// Refuse over-limit clients with a plain HTTP answer before upgrading; Add below enforces
-	// the limit exactly.
-	if err := s.opts.Registry.Check(ip); err != nil {
+	// Take the slot before upgrading: over-limit clients get a plain HTTP 429, and the limit
+	// holds while this handshake is in flight.
+	slot, err := s.opts.Registry.Reserve(ip)
+	if err != nil {
 		transport.Refuse(w, err)
 		return nil, err
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.opts.Registry.Release(slot)
 		return nil, err // the upgrader has answered with a 4xx
 	}
 	c := &Conn{ws: conn, opts: s.opts, h: h, ip: ip}
 	c.q = hub.NewQueue(s.opts.QueueBytes, c.wake)
-	if err := s.opts.Registry.Add(c, ip); err != nil {
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, err.Error()), time.Now().Add(s.opts.WriteTimeout))
+	if err := s.opts.Registry.Attach(slot, c); err != nil {
+		// Draining began during the handshake.
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, err.Error()), time.Now().Add(s.opts.WriteTimeout))
 		_ = conn.Close()
 		return nil, err
 	}
