@@ -166,7 +166,6 @@ type SubscribeResult struct {
 
 // Subscription is one subscriber in one channel.
 type Subscription struct {
-	hub     *Hub
 	channel string
 	sub     Subscriber
 	opts    SubscribeOptions
@@ -183,59 +182,82 @@ type Subscription struct {
 // maxRecoveryBuffer bounds the events held while a subscribe reply is being prepared.
 const maxRecoveryBuffer = 10000
 
+// verdict is what a subscription does with one event.
+type verdict uint8
+
+const (
+	drop verdict = iota // the subscriber has it already, or the subscription is dead
+	pass                // hand it over
+	gap                 // the stream has a hole here: the subscription dies, the client recovers
+)
+
+// admit applies the subscription's position rules to ev, for live and buffered events alike;
+// s.mu is held.
+func (s *Subscription) admit(ev *Event) verdict {
+	if s.closed {
+		return drop
+	}
+	if ev.Kind != KindPublication {
+		return pass
+	}
+	off, recoverable := ev.Pub.Offset, s.opts.Recover != nil
+	if ev.Epoch != s.epoch {
+		// The stream was lost and begun anew. A recovering client must learn it (its
+		// position is void); any other subscriber simply follows the new stream.
+		if recoverable {
+			s.closed = true
+			return gap
+		}
+		s.epoch, s.last = ev.Epoch, off-1
+	}
+	switch {
+	case off <= s.last:
+		return drop
+	case off != s.last+1 && recoverable:
+		s.closed = true
+		return gap
+	}
+	s.last = off
+	return pass
+}
+
+// act carries out v outside the lock; it reports whether ev was delivered.
+func (s *Subscription) act(v verdict, ev *Event) bool {
+	switch v {
+	case pass:
+		s.sub.Deliver(ev)
+		return true
+	case gap:
+		s.sub.Gap(s.channel)
+	}
+	return false
+}
+
 // deliver passes ev on unless the subscriber already has it; it reports whether it did.
+// While the subscribe answer is prepared, events wait in a bounded buffer.
 func (s *Subscription) deliver(ev *Event) bool {
 	s.mu.Lock()
-	if s.closed {
+	if s.recovering && !s.closed {
+		if len(s.buf) < maxRecoveryBuffer {
+			s.buf = append(s.buf, ev)
+			s.mu.Unlock()
+			return false
+		}
+		s.closed = true
 		s.mu.Unlock()
+		s.sub.Gap(s.channel)
 		return false
 	}
-	if s.recovering {
-		if len(s.buf) >= maxRecoveryBuffer {
-			s.closed = true
-			s.mu.Unlock()
-			s.sub.Gap(s.channel)
-			return false
-		}
-		s.buf = append(s.buf, ev)
-		s.mu.Unlock()
-		return false
-	}
-	if ev.Kind == KindPublication {
-		off := ev.Pub.Offset
-		if ev.Epoch != s.epoch {
-			// The stream was lost and begun anew. A recovering client must learn it (its
-			// position is void); any other subscriber simply follows the new stream.
-			if s.opts.Recover != nil {
-				s.closed = true
-				s.mu.Unlock()
-				s.sub.Gap(s.channel)
-				return false
-			}
-			s.epoch, s.last = ev.Epoch, off-1
-		}
-		if off <= s.last {
-			s.mu.Unlock()
-			return false
-		}
-		if off != s.last+1 && s.opts.Recover != nil {
-			s.closed = true
-			s.mu.Unlock()
-			s.sub.Gap(s.channel)
-			return false
-		}
-		s.last = off
-	}
+	v := s.admit(ev)
 	s.mu.Unlock()
-	s.sub.Deliver(ev)
-	return true
+	return s.act(v, ev)
 }
 
 // Subscribe adds sub to ch and returns what the client should be told. Live events wait until
 // the caller has sent that answer and calls Ready, so the client sees its subscribe reply, then
 // the recovered publications, then live ones, in offset order with no gap and no duplicate.
 func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts SubscribeOptions) (*Subscription, SubscribeResult, error) {
-	s := &Subscription{hub: h, channel: ch, sub: sub, opts: opts, recovering: true}
+	s := &Subscription{channel: ch, sub: sub, opts: opts, recovering: true}
 	h.add(s)
 	// Every subscriber, not only the first, waits until the broker knows of local interest:
 	// the first one's call may still be under way, and until it completes a broker that
@@ -311,22 +333,17 @@ func (s *Subscription) Ready() {
 		s.mu.Unlock()
 		for _, ev := range buf {
 			s.mu.Lock()
-			skip := s.closed || (ev.Kind == KindPublication && ev.Epoch == s.epoch && ev.Pub.Offset <= s.last)
-			if !skip && ev.Kind == KindPublication {
-				s.last, s.epoch = ev.Pub.Offset, ev.Epoch
-			}
+			v := s.admit(ev)
 			s.mu.Unlock()
-			if !skip {
-				s.sub.Deliver(ev)
-			}
+			s.act(v, ev)
 		}
 	}
 }
 
 // syncInterest tells the broker whether this node has local subscribers of ch, as the hub
-// stands now. It runs after every first-subscribe and last-unsubscribe, serialised per channel
-// stripe, so whichever runs last reads the latest state: a concurrent last-unsubscribe and
-// first-subscribe cannot leave the broker with the wrong answer. (The broker is not called
+// stands now. It runs after every subscribe and every last-unsubscribe, serialised per
+// channel stripe, so whichever runs last reads the latest state: a concurrent last-unsubscribe
+// and first-subscribe cannot leave the broker with the wrong answer. (The broker is not called
 // under the hub's locks: Publish takes the broker's lock, then the hub's.)
 func (h *Hub) syncInterest(ch string) error {
 	l := &h.interest[maphash.String(h.seed, ch)%hubShards]

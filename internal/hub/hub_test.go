@@ -425,3 +425,18 @@ func TestStaleUnsubscribeLoses(t *testing.T) {
 		t.Fatal("a stale unsubscribe overrode a newer subscriber's interest")
 	}
 }
+
+// TestGapWhileBuffered: a hole among events that arrived while the subscribe answer was being
+// prepared is caught when they are released, as it is for live events.
+func TestGapWhileBuffered(t *testing.T) {
+	h, _ := newTestHub(t)
+	ctx := context.Background()
+	f := &fakeSub{}
+	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &broker.StreamPosition{}, RecoveryMax: 10})
+	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position)
+	h.HandlePublication("c", &broker.Publication{Offset: 3}, res.Position) // 2 was lost
+	s.Ready()
+	if len(f.got) != 1 || f.got[0] != 1 || f.gaps != 1 {
+		t.Fatalf("got %v gaps %d, want [1] then one gap", f.got, f.gaps)
+	}
+}
