@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -43,6 +44,12 @@ func (r *Router) Handle(pattern string, h http.Handler) {
 // HandleFunc registers f for pattern.
 func (r *Router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
 	r.Handle(pattern, http.HandlerFunc(f))
+}
+
+// OriginAllowed returns the rule for browser origins: listed, or any when the list holds "*".
+func OriginAllowed(origins []string) func(origin string) bool {
+	anyOrigin := slices.Contains(origins, "*")
+	return func(origin string) bool { return anyOrigin || slices.Contains(origins, origin) }
 }
 
 // JSON writes v with status.

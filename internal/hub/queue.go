@@ -54,6 +54,31 @@ func (q *Queue) Push(b []byte) error {
 	return nil
 }
 
+// Offer pushes b for a connection that must not fall behind. When b does not fit, the queue
+// is cut off: cut runs (once, under the queue's lock, before the consumer can see the queue
+// drained, so it may record why the connection ends; it must not block), the backlog is
+// dropped (a slow consumer is not owed it) and the consumer is woken to finish. Offer reports
+// whether b was queued.
+func (q *Queue) Offer(b []byte, cut func()) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	if q.size+len(b) <= q.max {
+		q.items = append(q.items, b)
+		q.size += len(b)
+		if !q.active {
+			q.active = true
+			q.wake()
+		}
+		return true
+	}
+	cut()
+	q.closeLocked(true)
+	return false
+}
+
 // TakeState says what Take found.
 type TakeState uint8
 
@@ -92,6 +117,10 @@ func (q *Queue) Take(dst [][]byte) ([][]byte, TakeState) {
 func (q *Queue) Close(discard bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.closeLocked(discard)
+}
+
+func (q *Queue) closeLocked(discard bool) bool {
 	if discard {
 		clear(q.items)
 		q.items = q.items[:0]

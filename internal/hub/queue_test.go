@@ -67,3 +67,30 @@ func TestQueueCloseWakesIdleConsumer(t *testing.T) {
 		t.Fatal("closing an idle queue must wake a consumer to finish the connection")
 	}
 }
+
+func TestQueueOfferCutsOff(t *testing.T) {
+	wakes, cuts := 0, 0
+	q := NewQueue(10, func() { wakes++ })
+	cut := func() {
+		cuts++
+		if q.closed { // Offer holds the lock: read the field directly
+			t.Error("cut ran after the queue was closed, when the consumer may already finish")
+		}
+	}
+	if !q.Offer([]byte("abcdef"), cut) {
+		t.Fatal("offer within the bound refused")
+	}
+	if q.Offer([]byte("ghijkl"), cut) {
+		t.Fatal("offer over the bound accepted")
+	}
+	if cuts != 1 {
+		t.Fatalf("cut ran %d times", cuts)
+	}
+	if q.Offer([]byte("x"), cut) || cuts != 1 {
+		t.Fatal("a cut-off queue took more, or cut again")
+	}
+	// The backlog is dropped and the consumer, woken once, finds the queue drained.
+	if _, st := q.Take(nil); st != Drained || wakes != 1 {
+		t.Fatalf("after the cut: %v, wakes %d", st, wakes)
+	}
+}

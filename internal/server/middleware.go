@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -128,10 +127,10 @@ func named(route string, h http.Handler) http.Handler {
 
 // cors answers preflights and sets CORS headers for allowed origins.
 func cors(origins []string, next http.Handler) http.Handler {
-	any := slices.Contains(origins, "*")
+	allowed := httpx.OriginAllowed(origins)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (any || slices.Contains(origins, origin)) {
+		if origin != "" && allowed(origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")

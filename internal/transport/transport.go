@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/metrics"
 )
 
@@ -146,9 +147,7 @@ func Refuse(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrDraining) {
 		status = http.StatusServiceUnavailable
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"error":"` + err.Error() + `"}` + "\n"))
+	httpx.Error(w, status, err.Error())
 }
 
 // Remove forgets c.

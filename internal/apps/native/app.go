@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
@@ -84,10 +83,10 @@ func (a *App) Routes(r *httpx.Router) {
 // OriginChecker allows WebSocket upgrades from the listed origins ("*" allows any) and from
 // clients that send no Origin (non-browsers).
 func OriginChecker(origins []string) func(r *http.Request) bool {
-	any := slices.Contains(origins, "*")
+	allowed := httpx.OriginAllowed(origins)
 	return func(r *http.Request) bool {
 		o := r.Header.Get("Origin")
-		return any || o == "" || slices.Contains(origins, o)
+		return o == "" || allowed(o)
 	}
 }
 

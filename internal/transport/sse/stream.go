@@ -35,6 +35,8 @@ type Stream struct {
 	q     *hub.Queue
 	wakeC chan struct{}
 	slow  atomic.Bool
+	// cutSlow records a slow-consumer cut-off; made once, Offer takes it on every send.
+	cutSlow func()
 }
 
 var _ transport.Conn = (*Stream)(nil)
@@ -43,6 +45,10 @@ var _ transport.Conn = (*Stream)(nil)
 func Start(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error) {
 	s := &Stream{w: w, rc: http.NewResponseController(w), opts: opts, wakeC: make(chan struct{}, 1)}
 	s.q = hub.NewQueue(opts.QueueBytes, s.wake)
+	s.cutSlow = func() {
+		metrics.Disconnects.WithLabelValues("slow").Inc()
+		s.slow.Store(true)
+	}
 	if err := opts.Registry.Add(s, transport.ClientIP(r)); err != nil {
 		transport.Refuse(w, err)
 		return nil, err
@@ -64,17 +70,7 @@ func (s *Stream) wake() {
 }
 
 // Send queues b; false means the stream is closed or too slow (it is then ended).
-func (s *Stream) Send(b []byte) bool {
-	err := s.q.Push(b)
-	if err == nil {
-		return true
-	}
-	if err == hub.ErrQueueFull && s.q.Close(true) {
-		s.slow.Store(true)
-		metrics.Disconnects.WithLabelValues("slow").Inc()
-	}
-	return false
-}
+func (s *Stream) Send(b []byte) bool { return s.q.Offer(b, s.cutSlow) }
 
 // Close ends the stream after flushing what is queued.
 func (s *Stream) Close() { s.q.Close(false) }

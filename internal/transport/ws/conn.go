@@ -73,6 +73,7 @@ type Conn struct {
 	// Value is the app's own state for this connection.
 	Value any
 
+	cutSlow     func() // made once: Offer takes it on every send
 	closeOnce   sync.Once
 	closeCode   atomic.Int32
 	closeReason atomic.Pointer[string]
@@ -127,6 +128,14 @@ func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup
 	}
 	c := &Conn{ws: conn, opts: s.opts, h: h, ip: ip}
 	c.q = hub.NewQueue(s.opts.QueueBytes, c.wake)
+	c.cutSlow = func() {
+		metrics.Disconnects.WithLabelValues("slow").Inc()
+		code := c.opts.SlowCloseCode
+		if code == 0 {
+			code = ClosePolicy
+		}
+		c.setClose(code, "slow consumer")
+	}
 	if err := s.opts.Registry.Attach(slot, c); err != nil {
 		// Draining began during the handshake.
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, err.Error()), time.Now().Add(s.opts.WriteTimeout))
@@ -190,21 +199,7 @@ func classify(err error) (int, string) {
 
 // Send queues b without blocking; false means the connection is closed or too slow (it is
 // then being closed with 1008 "slow consumer").
-func (c *Conn) Send(b []byte) bool {
-	err := c.q.Push(b)
-	if err == nil {
-		return true
-	}
-	if err == hub.ErrQueueFull && c.q.Close(true) {
-		metrics.Disconnects.WithLabelValues("slow").Inc()
-		code := c.opts.SlowCloseCode
-		if code == 0 {
-			code = ClosePolicy
-		}
-		c.setClose(code, "slow consumer")
-	}
-	return false
-}
+func (c *Conn) Send(b []byte) bool { return c.q.Offer(b, c.cutSlow) }
 
 // Close queues a close frame with code and reason after what is already queued; later sends
 // are dropped. It does not block.
