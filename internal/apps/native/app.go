@@ -6,11 +6,13 @@ package native
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -88,6 +90,39 @@ func OriginChecker(origins []string) func(r *http.Request) bool {
 		o := r.Header.Get("Origin")
 		return o == "" || allowed(o)
 	}
+}
+
+// session is who a client is, as its token (or its absence) says.
+type session struct {
+	identity
+	info    *broker.ClientInfo
+	expires time.Time // zero: never
+}
+
+// errTokenRequired refuses an anonymous client when allow_anonymous is off.
+var errTokenRequired = errors.New("a token is required")
+
+// authenticate reads a connection token; "" is an anonymous client. Errors are
+// auth.ErrTokenExpired, auth.ErrTokenInvalid, auth.ErrNoSecret or errTokenRequired; each
+// transport answers them in its own way.
+func (a *App) authenticate(token, clientID string) (session, error) {
+	s := session{info: &broker.ClientInfo{Client: clientID}}
+	if token == "" {
+		if !a.cfg.AllowAnonymous {
+			return s, errTokenRequired
+		}
+		return s, nil
+	}
+	claims, err := a.tokens.Verify(token)
+	if err != nil {
+		return s, err
+	}
+	s.identity = identity{user: claims.Subject, channels: claims.Channels}
+	s.info.User, s.info.Info = claims.Subject, claims.Info
+	if claims.ExpiresAt != nil {
+		s.expires = claims.ExpiresAt.Time
+	}
+	return s, nil
 }
 
 // newClientID returns 128 random bits, URL-safe.

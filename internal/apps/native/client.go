@@ -186,31 +186,24 @@ func (cl *client) connect(raw json.RawMessage) (any, *Error) {
 			return nil, e
 		}
 	}
-	res := connectResult{Client: cl.id, Ping: cl.app.pingSeconds(), Version: cl.app.version}
-	cl.info = &broker.ClientInfo{Client: cl.id}
 	cl.timer.Stop()
-	if p.Token != "" {
-		claims, err := cl.app.tokens.Verify(p.Token)
-		if err != nil {
-			code := DisconnectInvalidToken
-			if errors.Is(err, auth.ErrTokenExpired) {
-				code = DisconnectExpired
-			}
-			cl.disconnect(code, err.Error(), code == DisconnectExpired)
-			return nil, nil
+	sess, err := cl.app.authenticate(p.Token, cl.id)
+	if err != nil {
+		expired := errors.Is(err, auth.ErrTokenExpired)
+		code := DisconnectInvalidToken
+		if expired {
+			code = DisconnectExpired
 		}
-		cl.user, cl.channels = claims.Subject, claims.Channels
-		cl.info.User, cl.info.Info = claims.Subject, claims.Info
-		res.User = claims.Subject
-		if claims.ExpiresAt != nil {
-			res.Expires = claims.ExpiresAt.Unix()
-			cl.timer = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-				cl.disconnect(DisconnectExpired, "token expired", true)
-			})
-		}
-	} else if !cl.app.cfg.AllowAnonymous {
-		cl.disconnect(DisconnectInvalidToken, "a token is required", false)
+		cl.disconnect(code, err.Error(), expired)
 		return nil, nil
+	}
+	cl.identity, cl.info = sess.identity, sess.info
+	res := connectResult{Client: cl.id, User: cl.user, Ping: cl.app.pingSeconds(), Version: cl.app.version}
+	if !sess.expires.IsZero() {
+		res.Expires = sess.expires.Unix()
+		cl.timer = time.AfterFunc(time.Until(sess.expires), func() {
+			cl.disconnect(DisconnectExpired, "token expired", true)
+		})
 	}
 	cl.connected = true
 	cl.app.hub.AddClient(cl)

@@ -69,28 +69,16 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if h := r.Header.Get("Authorization"); token == "" && strings.HasPrefix(h, "Bearer ") {
 		token = strings.TrimPrefix(h, "Bearer ")
 	}
-	var id identity
-	var expires time.Time
-	info := &broker.ClientInfo{Client: newClientID()}
-	if token != "" {
-		claims, err := a.tokens.Verify(token)
-		if err != nil {
-			status := http.StatusUnauthorized
-			if errors.Is(err, auth.ErrNoSecret) {
-				status = http.StatusForbidden
-			}
-			httpx.Error(w, status, err.Error())
-			return
+	sess, err := a.authenticate(token, newClientID())
+	if err != nil {
+		status := http.StatusUnauthorized
+		if errors.Is(err, auth.ErrNoSecret) {
+			status = http.StatusForbidden
 		}
-		id = identity{user: claims.Subject, channels: claims.Channels}
-		info.User, info.Info = claims.Subject, claims.Info
-		if claims.ExpiresAt != nil {
-			expires = claims.ExpiresAt.Time
-		}
-	} else if !a.cfg.AllowAnonymous {
-		httpx.Error(w, http.StatusUnauthorized, "a token is required")
+		httpx.Error(w, status, err.Error())
 		return
 	}
+	id, info, expires := sess.identity, sess.info, sess.expires
 	if !id.maySubscribe(ns, ch) {
 		httpx.Error(w, http.StatusForbidden, ErrPermission.Message)
 		return
