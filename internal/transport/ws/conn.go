@@ -233,6 +233,13 @@ func (c *Conn) Shutdown() {
 	c.Close(CloseGoingAway, "server shutting down")
 }
 
+// batches recycles the writers' batch slices: a writer lives only while it has something to
+// write, so without the pool every wake would allocate one, on the fan-out path.
+var batches = sync.Pool{New: func() any { b := make([][]byte, 0, 16); return &b }}
+
+// maxPooledBatch caps the slices kept in the pool.
+const maxPooledBatch = 1024
+
 // wake starts the writer; the queue calls it when it goes from idle to busy, so at most one
 // writer runs per connection, and none while the connection is idle.
 func (c *Conn) wake() { go c.writeLoop() }
@@ -249,7 +256,14 @@ func (c *Conn) writeLoop() {
 		runtime.Gosched()
 		runtime.Gosched()
 	}
-	var batch [][]byte
+	bp := batches.Get().(*[][]byte)
+	batch := (*bp)[:0]
+	defer func() {
+		if cap(batch) <= maxPooledBatch { // a burst's huge slice is left to the collector
+			*bp = batch[:0]
+			batches.Put(bp)
+		}
+	}()
 	for {
 		var state hub.TakeState
 		batch, state = c.q.Take(batch[:0])
