@@ -3,6 +3,7 @@ package native_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -454,10 +455,14 @@ func TestPingPong(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"method":"connect"}`))
+	conn.SetReadDeadline(time.Now().Add(guard)) // our own bound: if it fires, the server never cut us off
 	var pings int
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the server kept a client that never answered its pings")
+			}
 			break
 		}
 		pings += strings.Count(string(data), `"push":"ping"`)
