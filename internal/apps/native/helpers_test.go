@@ -167,20 +167,28 @@ func (c *wsClient) call(method string, params any) frame {
 
 func (c *wsClient) next() frame {
 	c.t.Helper()
+	return await(c.t, c.frames, c.closed, func() string { return fmt.Sprintf("connection closed (%v)", c.closeErr) })
+}
+
+// await returns the next item from items. Once done is closed (the reader has ended), it
+// returns what is still buffered and then fails with ended(); it fails after guard too.
+func await[T any](t testing.TB, items <-chan T, done <-chan struct{}, ended func() string) T {
+	t.Helper()
 	select {
-	case f := <-c.frames:
-		return f
-	case <-c.closed:
+	case it := <-items:
+		return it
+	case <-done:
 		select {
-		case f := <-c.frames:
-			return f
+		case it := <-items:
+			return it
 		default:
 		}
-		c.t.Fatalf("connection closed while waiting: %v", c.closeErr)
+		t.Fatal(ended() + " while waiting")
 	case <-time.After(guard):
-		c.t.Fatal("no frame from the server")
+		t.Fatal("nothing from the server")
 	}
-	return frame{}
+	var zero T
+	return zero
 }
 
 // push returns the next push, including those that arrived during a call.
@@ -328,20 +336,7 @@ func openSSE(t testing.TB, n *testNode, query string, lastEventID string) (*sseC
 
 func (s *sseClient) next() sseEvent {
 	s.t.Helper()
-	select {
-	case ev := <-s.events:
-		return ev
-	case <-s.done:
-		select {
-		case ev := <-s.events:
-			return ev
-		default:
-		}
-		s.t.Fatal("stream ended while waiting for an event")
-	case <-time.After(guard):
-		s.t.Fatal("no event from the server")
-	}
-	return sseEvent{}
+	return await(s.t, s.events, s.done, func() string { return "stream ended" })
 }
 
 // metric reads one sample from /metrics (0 when absent). The registry is process-wide, so
