@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -102,7 +103,42 @@ type Config struct {
 
 // Apps lists the mounts of every surface.
 type Apps struct {
-	Native App `json:"native"`
+	Native App    `json:"native"`
+	Signal Signal `json:"signal"`
+}
+
+// Signal configures the rondevu-compatible signaling surface. The embedded App mounts the G2
+// API (the register/peerId+secret generation); V1 and V4 mount the legacy topic/session API
+// and the newest signed-RPC API. Times are milliseconds, as in rondevu's own configuration.
+type Signal struct {
+	App
+	V1 App `json:"v1"`
+	V4 App `json:"v4"`
+	// AuthSecret is G2's AES-256 credential key as 64 hex characters (rondevu's AUTH_SECRET,
+	// so credentials minted by an original server stay valid). Empty: a key is generated once
+	// and kept in the store, so credentials survive restarts and hold on every node.
+	AuthSecret string `json:"auth_secret"`
+
+	OfferDefaultTTL   int64 `json:"offer_default_ttl"`  // ms
+	OfferMinTTL       int64 `json:"offer_min_ttl"`      // ms
+	OfferMaxTTL       int64 `json:"offer_max_ttl"`      // ms
+	AnsweredOfferTTL  int64 `json:"answered_offer_ttl"` // ms an answered G4 offer lives on
+	SessionTTL        int64 `json:"session_ttl"`        // ms a G1 session lives
+	CleanupInterval   int64 `json:"cleanup_interval"`   // ms between sweeps of expired rows
+	MaxOffersPerReq   int   `json:"max_offers_per_request"`
+	MaxTopicsPerOffer int   `json:"max_topics_per_offer"` // G2
+	MaxSDPSize        int   `json:"max_sdp_size"`         // bytes of one SDP (G1 offer/answer too)
+	MaxCandidateSize  int   `json:"max_candidate_size"`   // bytes of one candidate's JSON
+	MaxCandidateDepth int   `json:"max_candidate_depth"`
+	MaxCandidatesReq  int   `json:"max_candidates_per_request"`
+	MaxCandidatesOff  int   `json:"max_ice_candidates_per_offer"` // per offer and role
+	MaxOffersPerPeer  int   `json:"max_offers_per_user"`
+	MaxTotalOffers    int   `json:"max_total_offers"`
+	MaxBatchSize      int   `json:"max_batch_size"`             // G4 calls per request
+	MaxTotalOps       int   `json:"max_total_operations"`       // G4 offers + candidates per request
+	TimestampMaxAge   int64 `json:"timestamp_max_age"`          // ms a G4 signature is valid
+	TimestampMaxAhead int64 `json:"timestamp_max_future"`       // ms a G4 timestamp may be ahead
+	RequestsPerIP     int   `json:"requests_per_ip_per_second"` // G4 /rpc; 0 = off
 }
 
 // Limits bounds what one client can make the server do.
@@ -166,7 +202,21 @@ func Default() Config {
 			Presence: true, JoinLeave: true,
 			HistorySize: 100, HistoryTTL: Duration(5 * time.Minute),
 		}},
-		Apps: Apps{Native: App{Enabled: true, Prefix: ""}},
+		Apps: Apps{
+			Native: App{Enabled: true, Prefix: ""},
+			Signal: Signal{
+				App: App{Enabled: true, Prefix: "/rondevu"},
+				V1:  App{Enabled: true, Prefix: "/rondevu/v1"},
+				V4:  App{Enabled: true, Prefix: "/rondevu/v4"},
+				// rondevu's defaults (spec A1.8, A2.5, A3); the README's are wrong.
+				OfferDefaultTTL: 60000, OfferMinTTL: 60000, OfferMaxTTL: 86400000,
+				AnsweredOfferTTL: 30000, SessionTTL: 300000, CleanupInterval: 60000,
+				MaxOffersPerReq: 100, MaxTopicsPerOffer: 50, MaxSDPSize: 65536,
+				MaxCandidateSize: 4096, MaxCandidateDepth: 10, MaxCandidatesReq: 100, MaxCandidatesOff: 50,
+				MaxOffersPerPeer: 1000, MaxTotalOffers: 100000, MaxBatchSize: 100, MaxTotalOps: 1000,
+				TimestampMaxAge: 60000, TimestampMaxAhead: 60000, RequestsPerIP: 50,
+			},
+		},
 	}
 }
 
@@ -234,7 +284,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str := map[string]*string{
 		"ADDR": &cfg.Addr, "DATA": &cfg.DataDir, "STORE": &cfg.Store, "BROKER": &cfg.Broker,
 		"LOG_LEVEL": &cfg.LogLevel, "API_KEY": &cfg.APIKey, "TOKEN_HMAC_SECRET": &cfg.TokenHMACSecret,
-		"NATIVE_PREFIX": &cfg.Apps.Native.Prefix,
+		"NATIVE_PREFIX": &cfg.Apps.Native.Prefix, "SIGNAL_PREFIX": &cfg.Apps.Signal.Prefix,
+		"SIGNAL_V1_PREFIX": &cfg.Apps.Signal.V1.Prefix, "SIGNAL_V4_PREFIX": &cfg.Apps.Signal.V4.Prefix,
+		"SIGNAL_AUTH_SECRET": &cfg.Apps.Signal.AuthSecret,
 	}
 	for k, p := range str {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -243,6 +295,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	boolean := map[string]*bool{
 		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
+		"SIGNAL_ENABLED": &cfg.Apps.Signal.Enabled, "SIGNAL_V1_ENABLED": &cfg.Apps.Signal.V1.Enabled,
+		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled,
 	}
 	for k, p := range boolean {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -368,8 +422,53 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("namespace %q: history_size needs a history_ttl", ns.Name))
 		}
 	}
-	if c.Apps.Native.Prefix != "" && (!strings.HasPrefix(c.Apps.Native.Prefix, "/") || strings.HasSuffix(c.Apps.Native.Prefix, "/")) {
-		errs = append(errs, fmt.Errorf("apps.native.prefix %q: must start with / and not end with /", c.Apps.Native.Prefix))
+	for name, p := range map[string]string{
+		"apps.native.prefix": c.Apps.Native.Prefix, "apps.signal.prefix": c.Apps.Signal.Prefix,
+		"apps.signal.v1.prefix": c.Apps.Signal.V1.Prefix, "apps.signal.v4.prefix": c.Apps.Signal.V4.Prefix,
+	} {
+		if p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+			errs = append(errs, fmt.Errorf("%s %q: must start with / and not end with /", name, p))
+		}
 	}
+	errs = append(errs, c.Apps.Signal.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate applies rondevu's own lower bounds (spec A1.8), where a smaller value aborts startup.
+func (s *Signal) validate() []error {
+	var errs []error
+	if s.AuthSecret != "" {
+		if b, err := hex.DecodeString(s.AuthSecret); err != nil || len(b) != 32 {
+			errs = append(errs, errors.New("apps.signal.auth_secret must be 64 hex characters (32 bytes)"))
+		}
+	}
+	for name, v := range map[string]int64{
+		"offer_default_ttl": s.OfferDefaultTTL, "offer_min_ttl": s.OfferMinTTL, "offer_max_ttl": s.OfferMaxTTL,
+		"answered_offer_ttl": s.AnsweredOfferTTL, "session_ttl": s.SessionTTL, "cleanup_interval": s.CleanupInterval,
+		"timestamp_max_age": s.TimestampMaxAge, "timestamp_max_future": s.TimestampMaxAhead,
+	} {
+		if v < 1000 {
+			errs = append(errs, fmt.Errorf("apps.signal.%s must be at least 1000 (ms)", name))
+		}
+	}
+	if s.OfferMinTTL > s.OfferMaxTTL {
+		errs = append(errs, errors.New("apps.signal.offer_min_ttl is above offer_max_ttl"))
+	}
+	for name, v := range map[string]int{
+		"max_offers_per_request": s.MaxOffersPerReq, "max_topics_per_offer": s.MaxTopicsPerOffer,
+		"max_candidate_depth": s.MaxCandidateDepth, "max_candidates_per_request": s.MaxCandidatesReq,
+		"max_ice_candidates_per_offer": s.MaxCandidatesOff, "max_offers_per_user": s.MaxOffersPerPeer,
+		"max_total_offers": s.MaxTotalOffers, "max_batch_size": s.MaxBatchSize, "max_total_operations": s.MaxTotalOps,
+	} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("apps.signal.%s must be at least 1", name))
+		}
+	}
+	if s.MaxSDPSize < 1024 || s.MaxCandidateSize < 256 {
+		errs = append(errs, errors.New("apps.signal: max_sdp_size must be at least 1024 and max_candidate_size at least 256"))
+	}
+	if s.RequestsPerIP < 0 {
+		errs = append(errs, errors.New("apps.signal.requests_per_ip_per_second cannot be negative"))
+	}
+	return errs
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"sync"
 
 	"github.com/switchboard/switchboard/internal/apps/native"
+	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -30,6 +33,8 @@ type Node struct {
 	Registry *transport.Registry
 	Server   *server.Server
 	log      *slog.Logger
+	// background runs until Serve's context ends (an app's cleanup loop).
+	background []func(context.Context)
 }
 
 // New builds a node; Close releases it.
@@ -50,6 +55,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	reg := transport.NewRegistry(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.PingInterval.D())
 	n := &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
 	var mounts []server.Mount
+	sig := cfg.Apps.Signal
+	if sig.Enabled || sig.V1.Enabled || sig.V4.Enabled {
+		// Signaling pushes answers and candidates on native channels of its own namespace.
+		if !slices.ContainsFunc(cfg.Namespaces, func(ns config.Namespace) bool { return ns.Name == signal.PushNamespace }) {
+			cfg.Namespaces = append(slices.Clone(cfg.Namespaces), signal.PushNamespaceConfig)
+			n.Config = cfg
+		}
+		svc, err := signal.New(ctx, cfg, db, h, log, Version)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		for _, m := range []struct {
+			app server.App
+			cfg config.App
+		}{{svc.G2(), sig.App}, {svc.G1(), sig.V1}, {svc.G4(), sig.V4}} {
+			if m.cfg.Enabled {
+				mounts = append(mounts, server.Mount{App: m.app, Prefix: m.cfg.Prefix})
+			}
+		}
+		n.background = append(n.background, svc.Run)
+	}
 	if cfg.Apps.Native.Enabled {
 		mounts = append(mounts, server.Mount{App: native.New(cfg, h, reg, log, Version), Prefix: cfg.Apps.Native.Prefix})
 	}
@@ -59,6 +86,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 
 // Serve runs until ctx ends, then drains.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	for _, run := range n.background {
+		wg.Go(func() { run(ctx) })
+	}
+	defer wg.Wait()
 	return n.Server.Serve(ctx, ln)
 }
 

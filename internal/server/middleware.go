@@ -11,10 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/httpx"
@@ -149,52 +146,15 @@ func cors(origins []string, next http.Handler) http.Handler {
 	})
 }
 
-// ipLimiter is a token bucket per client IP; idle buckets are forgotten.
-type ipLimiter struct {
-	rate  rate.Limit
-	burst int
-	mu    sync.Mutex
-	ips   map[string]*ipBucket
-}
-
-type ipBucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newIPLimiter(r float64, burst int) *ipLimiter {
-	return &ipLimiter{rate: rate.Limit(r), burst: burst, ips: map[string]*ipBucket{}}
-}
-
-func (l *ipLimiter) allow(ip string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.ips) > 100000 { // bound the map: forget buckets idle for a minute
-		for k, b := range l.ips {
-			if now.Sub(b.seen) > time.Minute {
-				delete(l.ips, k)
-			}
-		}
-	}
-	b := l.ips[ip]
-	if b == nil {
-		b = &ipBucket{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.ips[ip] = b
-	}
-	b.seen = now
-	return b.lim.AllowN(now, 1)
-}
-
 // rateLimit limits requests per client IP. Requests with the server API key are exempt: a
 // backend publishing at a high rate from one address is the API's purpose.
-func rateLimit(l *ipLimiter, key *auth.KeyChecker, next http.Handler) http.Handler {
+func rateLimit(l *httpx.IPLimiter, key *auth.KeyChecker, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if k := auth.PresentedKey(r); k != "" && key.Match(k) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !l.allow(transport.ClientIP(r)) {
+		if !l.Allow(transport.ClientIP(r)) {
 			metrics.Refused.WithLabelValues("http_rate").Inc()
 			w.Header().Set("Retry-After", "1")
 			httpx.Error(w, http.StatusTooManyRequests, "too many requests")

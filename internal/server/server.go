@@ -86,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 	})
 	h = bodyLimit(cfg.Limits.MaxBodyBytes, h)
 	if cfg.Limits.HTTPRate > 0 {
-		h = rateLimit(newIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), auth.NewKeyChecker(cfg.APIKey), h)
+		h = rateLimit(httpx.NewIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), auth.NewKeyChecker(cfg.APIKey), h)
 	}
 	h = cors(cfg.CORSOrigins, h)
 	// Validate has checked the list.

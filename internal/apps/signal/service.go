@@ -1,0 +1,111 @@
+// Package signal is the rondevu-compatible WebRTC signaling surface: three generations of
+// rondevu's HTTP API over one store. G2 (register, peerId+secret credentials, offers with
+// topics, bloom-filter discovery) is the generation of the seed; G1 is the older
+// topic/session API; G4 the newest signed-RPC API. ../shared/specs/rondevu-and-frust.md part A
+// is the wire specification; comments cite its sections.
+//
+// Beyond rondevu, every answer and candidate is also pushed to the waiting peer over the
+// native WebSocket/SSE API (push.go), so a client need not poll.
+package signal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/store"
+)
+
+// Service is the signaling core the three generations share: the store, the keys, the clock
+// and the push channels.
+type Service struct {
+	cfg     config.Signal
+	db      db
+	hub     *hub.Hub
+	log     *slog.Logger
+	version string
+	now     func() time.Time // tests move it
+
+	credKey []byte // G2 credentials (AES-256-GCM)
+	pushKey []byte // names of push channels (HMAC-SHA256)
+	push    pushOptions
+
+	rpcLimit *httpx.IPLimiter // G4 requests per IP; nil when off
+	bodyMax  int64
+}
+
+// New migrates the signaling tables and loads (or makes) the keys.
+func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, log *slog.Logger, version string) (*Service, error) {
+	if err := st.Migrate(ctx, "signal", migrations); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: cfg.Apps.Signal, db: db{st}, hub: h, log: log.With("app", "signal"), version: version, now: time.Now,
+		push: pushOptionsFor(cfg.Namespaces), bodyMax: cfg.Limits.MaxBodyBytes,
+	}
+	random := func() []byte {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b
+	}
+	var err error
+	if s.cfg.AuthSecret != "" {
+		s.credKey, err = hex.DecodeString(s.cfg.AuthSecret)
+	} else {
+		s.credKey, err = s.db.key(ctx, "g2_auth_secret", random)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signal: credential key: %w", err)
+	}
+	if s.pushKey, err = s.db.key(ctx, "push_channels", random); err != nil {
+		return nil, fmt.Errorf("signal: push key: %w", err)
+	}
+	if s.cfg.RequestsPerIP > 0 {
+		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), s.cfg.RequestsPerIP)
+	}
+	return s, nil
+}
+
+// nowMS is the current time in Unix milliseconds, rondevu's unit everywhere.
+func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
+
+// Run sweeps expired offers, candidates and nonces every cleanup interval until ctx ends
+// (rondevu's CLEANUP_INTERVAL). Queries never show expired rows, so this only frees space.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(time.Duration(s.cfg.CleanupInterval) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweep(ctx)
+		}
+	}
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	offers, nonces, err := s.db.cleanup(ctx, s.nowMS())
+	if err != nil {
+		s.log.Warn("cleanup", "err", err)
+		return
+	}
+	if offers > 0 || nonces > 0 {
+		s.log.Info("cleanup", "offers", offers, "nonces", nonces)
+	}
+}
+
+// capTTL applies rondevu's TTL rule: a missing or zero ttl takes the default, then the
+// result is raised to the minimum and capped at the maximum.
+func (s *Service) capTTL(ttl int64) int64 {
+	if ttl == 0 {
+		ttl = s.cfg.OfferDefaultTTL
+	}
+	return min(max(ttl, s.cfg.OfferMinTTL), s.cfg.OfferMaxTTL)
+}
