@@ -36,8 +36,10 @@ func (p g2Peer) do(t testing.TB, method, path string, body any) response {
 	return do(t, method, p.base+path, body, "Authorization", "Bearer "+p.id+":"+p.secret)
 }
 
-func TestG2Flow(t *testing.T) {
-	n := startNode(t, nil)
+func TestG2Flow(t *testing.T) { eachStore(t, g2Flow) }
+
+func g2Flow(t *testing.T, useStore func(*config.Config)) {
+	n := startNode(t, useStore)
 	base := n.URL + "/rondevu"
 	want(t, do(t, "GET", base+"/", nil), 200, `"name":"Rondevu"`, `"description":"Topic-based peer discovery and signaling server"`)
 	want(t, do(t, "GET", base+"/health", nil), 200, `"status":"ok"`, `"timestamp":`)
@@ -249,8 +251,10 @@ func TestG2OfferQuota(t *testing.T) {
 
 // TestRestartKeepsEverything: what got a 2xx survives a restart, credentials included
 // (the key is kept in the store).
-func TestRestartKeepsEverything(t *testing.T) {
-	cfg := testConfig(t, nil)
+func TestRestartKeepsEverything(t *testing.T) { eachStore(t, restartKeepsEverything) }
+
+func restartKeepsEverything(t *testing.T, useStore func(*config.Config)) {
+	cfg := testConfig(t, useStore)
 	n := nodetest.Start(t, cfg)
 	base := n.URL + "/rondevu"
 	alice, bob := register(t, base), register(t, base)

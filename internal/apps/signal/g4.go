@@ -320,7 +320,12 @@ func (g *G4) discover(ctx context.Context, caller string, p fields) (any, *apiEr
 	for i, o := range offers {
 		out[i] = g4View(o)
 	}
-	return map[string]any{"offers": out, "count": len(out), "limit": limit, "offset": offset}, nil
+	return struct {
+		Offers []g4Offer `json:"offers"`
+		Count  int       `json:"count"`
+		Limit  int       `json:"limit"`
+		Offset int       `json:"offset"`
+	}{out, len(out), limit, offset}, nil
 }
 
 // orderedCounts renders {"tag":n,…} in the request's order.

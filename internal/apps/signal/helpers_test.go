@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
+	"github.com/switchboard/switchboard/internal/store/storetest"
 )
 
 // guard bounds every wait so a broken server fails a test instead of hanging it; it is not
@@ -267,4 +268,23 @@ func callErr(t testing.TB, p *g4Peer, method string, params any, code string) rp
 		t.Fatalf("%s: got success=%v %s %q, want %s", method, res.Success, res.ErrorCode, res.Error, code)
 	}
 	return res
+}
+
+func canonical(v any) (string, error) { return signal.CanonicalJSON(v) }
+
+// signMessage signs T:N:method:canon with a fresh timestamp.
+func signMessage(p *g4Peer, method, canon, nonce string) map[string]any {
+	ts := p.now()
+	msg := strconv.FormatInt(ts, 10) + ":" + nonce + ":" + method + ":" + canon
+	return map[string]any{"publicKey": p.pub, "timestamp": ts, "nonce": nonce,
+		"signature": base64.StdEncoding.EncodeToString(ed25519.Sign(p.priv, []byte(msg)))}
+}
+
+// eachStore runs fn on a node over SQLite and over PostgreSQL (a schema of its own).
+func eachStore(t *testing.T, fn func(t *testing.T, useStore func(*config.Config))) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, func(*config.Config) {}) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		fn(t, func(c *config.Config) { c.Store = dsn })
+	})
 }

@@ -40,6 +40,21 @@ func SQLite(t testing.TB) *store.DB {
 // Postgres opens the test server in a schema of its own, dropped when the test ends.
 func Postgres(t testing.TB) *store.DB {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, PostgresDSN(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresDSN creates a schema of its own on the test server and returns a DSN that uses it
+// (for a whole node in a test); the schema is dropped when the test ends. Without PostgreSQL
+// the test is skipped with a message, or fails under CI=true.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
 	if dsn == "" {
 		dsn = DefaultPostgres
@@ -63,6 +78,14 @@ func Postgres(t testing.TB) *store.DB {
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
+	// Registered before the users' cleanups, so it runs after they closed their handles.
+	t.Cleanup(func() {
+		c, err := sql.Open("pgx", dsn)
+		if err == nil {
+			_, _ = c.Exec("DROP SCHEMA " + schema + " CASCADE")
+			c.Close()
+		}
+	})
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -70,19 +93,7 @@ func Postgres(t testing.TB) *store.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := store.Open(ctx, u.String(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		c, err := sql.Open("pgx", dsn)
-		if err == nil {
-			_, _ = c.Exec("DROP SCHEMA " + schema + " CASCADE")
-			c.Close()
-		}
-	})
-	return db
+	return u.String()
 }
 
 func redact(dsn string) string {
