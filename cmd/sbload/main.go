@@ -3,6 +3,7 @@
 //	sbload idle    -conns 15000            idle WebSocket connections: server RSS per connection
 //	sbload fanout  -subs 10000 -rate 50    one channel to many subscribers: deliveries/s
 //	sbload latency -subs 1000 -rate 100    publish→receive latency percentiles
+//	sbload signal  -gen g2 -concurrency 32 offer/answer exchanges on the signaling API: req/s, p99
 //
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
 // worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
@@ -52,6 +53,14 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
+	case "signal":
+		rep, err := runSignal(os.Args[2:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sbload:", err)
+			os.Exit(1)
+		}
+		rep.Print(os.Stdout)
+		return
 	default:
 		usage()
 	}
@@ -115,7 +124,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency [flags]  (sbload MODE -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal [flags]  (sbload MODE -h lists the flags)")
 	os.Exit(2)
 }
 

@@ -68,6 +68,22 @@ func TestModes(t *testing.T) {
 			t.Fatalf("report %+v", rep)
 		}
 	})
+	for _, gen := range []string{"g2", "g4"} {
+		t.Run("signal "+gen, func(t *testing.T) {
+			rep, err := runSignal([]string{"-url", url, "-gen", gen, "-concurrency", "3", "-duration", "300ms"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Exchanges == 0 || rep.Failed != 0 || rep.P50 > rep.P99 || rep.P99 > rep.Max || len(rep.PerOperation) < 5 {
+				t.Fatalf("report %+v", rep)
+			}
+			var b strings.Builder
+			rep.Print(&b)
+			if !strings.Contains(b.String(), "exchanges/s") {
+				t.Fatalf("printed %q", b.String())
+			}
+		})
+	}
 	t.Run("refuses targets off this machine", func(t *testing.T) {
 		if _, err := runParent("idle", []string{"-url", "http://10.0.0.1:8080"}); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("error %v", err)

@@ -9,13 +9,13 @@ import (
 	"unicode/utf16"
 )
 
-// canonicalJSON renders a value parsed by encoding/json (nil, bool, float64, string, []any,
+// CanonicalJSON renders a value parsed by encoding/json (nil, bool, float64, string, []any,
 // map[string]any) the way rondevu's canonicalJSON does in JavaScript (spec A1.4), so a
 // signature over the client's rendering verifies here: no white space, object keys sorted by
 // UTF-16 code units, numbers as Number.prototype.toString, strings as JSON.stringify. Go's
 // encoding/json differs (it escapes <, >, & and U+2028/2029). undefinedValue renders as the
 // bare word undefined, which the real client signs for a property set to undefined.
-func canonicalJSON(v any) (string, error) {
+func CanonicalJSON(v any) (string, error) {
 	var b strings.Builder
 	if err := writeCanonical(&b, v, 0); err != nil {
 		return "", err

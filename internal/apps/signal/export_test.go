@@ -11,6 +11,3 @@ func NewBloom(n int, members ...string) []byte {
 	}
 	return b
 }
-
-// CanonicalJSON is the signature's canonical rendering.
-var CanonicalJSON = canonicalJSON

@@ -87,7 +87,7 @@ func FuzzCanonicalJSON(f *testing.F) {
 		if json.Unmarshal(in, &v) != nil {
 			return
 		}
-		c, err := canonicalJSON(v)
+		c, err := CanonicalJSON(v)
 		if err != nil {
 			return // nested too deep
 		}
@@ -95,7 +95,7 @@ func FuzzCanonicalJSON(f *testing.F) {
 		if err := json.Unmarshal([]byte(c), &back); err != nil {
 			t.Fatalf("canonical form of %s is not JSON: %s", in, c)
 		}
-		c2, err := canonicalJSON(back)
+		c2, err := CanonicalJSON(back)
 		if err != nil || c2 != c {
 			t.Fatalf("not a fixed point: %s → %s → %s", in, c, c2)
 		}

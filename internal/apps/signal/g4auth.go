@@ -119,12 +119,12 @@ func (s *Service) verify(ctx context.Context, c credentials, method string, para
 	return c.PublicKey, nil
 }
 
-// signatureMatches checks the signature over T:N:METHOD:canonicalJSON(params), then, if the
+// signatureMatches checks the signature over T:N:METHOD:CanonicalJSON(params), then, if the
 // method has optional params missing from the wire, over the rendering the real client
 // signs for them (`"ttl":undefined`).
 func (s *Service) signatureMatches(pub, sig []byte, c credentials, method string, params any) bool {
 	prefix := jsNumber(c.Timestamp) + ":" + c.Nonce + ":" + method + ":"
-	canon, err := canonicalJSON(params)
+	canon, err := CanonicalJSON(params)
 	if err != nil {
 		return false
 	}
@@ -151,7 +151,7 @@ func (s *Service) signatureMatches(pub, sig []byte, c credentials, method string
 	for _, name := range missing {
 		with[name] = undefinedValue{}
 	}
-	canon, err = canonicalJSON(with)
+	canon, err = CanonicalJSON(with)
 	return err == nil && ed25519.Verify(pub, []byte(prefix+canon), sig)
 }
 

@@ -57,12 +57,6 @@ func (r response) obj(t testing.TB) map[string]any {
 	return m
 }
 
-func (r response) err(t testing.TB) string {
-	t.Helper()
-	e, _ := r.obj(t)["error"].(string)
-	return e
-}
-
 // do sends a request; body is a string (sent as is) or a value (sent as JSON).
 func do(t testing.TB, method, url string, body any, header ...string) response {
 	t.Helper()

@@ -130,7 +130,7 @@ func TestSignatureVector(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"tags":["chat"],"offers":[{"sdp":"v=0\r\n"}],"ttl":300000}`), &params); err != nil {
 		t.Fatal(err)
 	}
-	canon, err := canonicalJSON(params)
+	canon, err := CanonicalJSON(params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,19 +177,19 @@ func TestCanonicalJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc.in), &v); err != nil {
 			t.Fatalf("%s: %v", tc.in, err)
 		}
-		got, err := canonicalJSON(v)
+		got, err := CanonicalJSON(v)
 		if err != nil || got != tc.want {
-			t.Errorf("canonicalJSON(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+			t.Errorf("CanonicalJSON(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
 		}
 	}
-	if got, _ := canonicalJSON(map[string]any{"since": undefinedValue{}}); got != `{"since":undefined}` {
+	if got, _ := CanonicalJSON(map[string]any{"since": undefinedValue{}}); got != `{"since":undefined}` {
 		t.Errorf("undefined renders as %s", got)
 	}
 	deep := any("x")
 	for range 102 {
 		deep = []any{deep}
 	}
-	if _, err := canonicalJSON(deep); err == nil {
+	if _, err := CanonicalJSON(deep); err == nil {
 		t.Error("nesting deeper than 100 was accepted")
 	}
 	if jsNumber(math.MaxFloat64) != "1.7976931348623157e+308" || jsNumber(5e-324) != "5e-324" {
