@@ -48,6 +48,13 @@ func g4Flow(t *testing.T, useStore func(*config.Config)) {
 	want(t, do(t, "GET", base+"/", nil), 200, `"name":"Rondevu"`, `"stats":{"offers":0}`)
 	want(t, do(t, "GET", base+"/health", nil), 200, `"status":"ok"`)
 	want(t, do(t, "GET", base+"/rpc", nil), 404, "Not found. Use POST /rpc for all API calls.")
+	// A browser's preflight for the header-auth client is allowed, with its own headers.
+	pre := do(t, "OPTIONS", base+"/rpc", nil, "Origin", "https://app.example", "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "Content-Type,X-PublicKey,X-Timestamp,X-Nonce,X-Signature")
+	if pre.Status != 204 || pre.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "X-Signature") {
+		t.Fatalf("preflight: %d %v", pre.Status, pre.Header)
+	}
 
 	host, guest := newG4Peer(base), newG4Peer(base)
 	hostPush := call[map[string]string](t, host, "getPushChannel", nil)["channel"]
