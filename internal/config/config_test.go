@@ -86,3 +86,37 @@ func TestDefaultIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSignalConfig(t *testing.T) {
+	env := map[string]string{"SWITCHBOARD_SIGNAL_PREFIX": "/sig", "SWITCHBOARD_SIGNAL_V1_ENABLED": "false",
+		"SWITCHBOARD_SIGNAL_AUTH_SECRET": strings.Repeat("ab", 32)}
+	cfg, _, err := Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Apps.Signal; s.Prefix != "/sig" || s.V1.Enabled || !s.V4.Enabled || s.AuthSecret != strings.Repeat("ab", 32) || s.OfferDefaultTTL != 60000 {
+		t.Fatalf("signal config %+v", s)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Signal)
+		want   string
+	}{
+		{"short key", func(s *Signal) { s.AuthSecret = "abcd" }, "auth_secret must be 64 hex"},
+		{"not hex", func(s *Signal) { s.AuthSecret = strings.Repeat("zz", 32) }, "auth_secret must be 64 hex"},
+		{"tiny ttl", func(s *Signal) { s.OfferMinTTL = 10 }, "offer_min_ttl must be at least 1000"},
+		{"min above max", func(s *Signal) { s.OfferMinTTL = 90000000 }, "offer_min_ttl is above offer_max_ttl"},
+		{"zero batch", func(s *Signal) { s.MaxBatchSize = 0 }, "max_batch_size must be at least 1"},
+		{"small sdp", func(s *Signal) { s.MaxSDPSize = 10 }, "max_sdp_size must be at least 1024"},
+		{"negative rate", func(s *Signal) { s.RequestsPerIP = -1 }, "requests_per_ip_per_second cannot be negative"},
+		{"bad prefix", func(s *Signal) { s.V4.Prefix = "v4/" }, "apps.signal.v4.prefix"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.mutate(&c.Apps.Signal)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
