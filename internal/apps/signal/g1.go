@@ -228,6 +228,7 @@ func (g *G1) offer(w http.ResponseWriter, r *http.Request) {
 		g.s.internal(w, r, err)
 		return
 	}
+	g.s.log.Info("g1 session", "code", code, "topic", topic, "bucket", scope)
 	httpx.JSON(w, http.StatusOK, map[string]string{"code": code, "channel": g.channel(scope, code)})
 }
 

@@ -475,13 +475,8 @@ func (g *G2) deleteOffer(w http.ResponseWriter, r *http.Request, peer string) {
 
 func (g *G2) heartbeat(w http.ResponseWriter, r *http.Request, peer string) {
 	now := g.s.nowMS()
-	o, err := g.s.db.getOffer(r.Context(), gen2, r.PathValue("offerId"), now)
-	if errors.Is(err, errNotFound) {
-		httpx.Error(w, http.StatusNotFound, "Offer not found or expired")
-		return
-	}
-	if err != nil {
-		g.s.internal(w, r, err)
+	o, ok := g.live(w, r, r.PathValue("offerId"), http.StatusNotFound, now)
+	if !ok {
 		return
 	}
 	if o.Owner != peer {
@@ -496,6 +491,20 @@ func (g *G2) heartbeat(w http.ResponseWriter, r *http.Request, peer string) {
 		ID       string `json:"id"`
 		LastSeen int64  `json:"lastSeen"`
 	}{o.ID, now})
+}
+
+// live loads a live offer, answering "not found" with status itself.
+func (g *G2) live(w http.ResponseWriter, r *http.Request, id string, notFound int, now int64) (*offer, bool) {
+	o, err := g.s.db.getOffer(r.Context(), gen2, id, now)
+	if errors.Is(err, errNotFound) {
+		httpx.Error(w, notFound, "Offer not found or expired")
+		return nil, false
+	}
+	if err != nil {
+		g.s.internal(w, r, err)
+		return nil, false
+	}
+	return o, true
 }
 
 // g2Answer is an answer as GET /offers/answers and the push channel show it.
@@ -530,13 +539,9 @@ func (g *G2) answer(w http.ResponseWriter, r *http.Request, peer string) {
 		}
 	}
 	now := g.s.nowMS()
-	o, err := g.s.db.getOffer(r.Context(), gen2, r.PathValue("offerId"), now)
-	if errors.Is(err, errNotFound) {
-		httpx.Error(w, http.StatusBadRequest, "Offer not found or expired")
-		return
-	}
-	if err != nil {
-		g.s.internal(w, r, err)
+	// rondevu answered a missing offer here with 400, elsewhere with 404; clients match the text.
+	o, ok := g.live(w, r, r.PathValue("offerId"), http.StatusBadRequest, now)
+	if !ok {
 		return
 	}
 	if o.SecretHash != "" {
@@ -637,13 +642,8 @@ func (g *G2) postCandidates(w http.ResponseWriter, r *http.Request, peer string)
 		return
 	}
 	now := g.s.nowMS()
-	o, err := g.s.db.getOffer(r.Context(), gen2, r.PathValue("offerId"), now)
-	if errors.Is(err, errNotFound) {
-		httpx.Error(w, http.StatusNotFound, "Offer not found or expired")
-		return
-	}
-	if err != nil {
-		g.s.internal(w, r, err)
+	o, ok := g.live(w, r, r.PathValue("offerId"), http.StatusNotFound, now)
+	if !ok {
 		return
 	}
 	role := partyRole(o, peer)
@@ -701,13 +701,8 @@ func (g *G2) getCandidates(w http.ResponseWriter, r *http.Request, peer string) 
 		}
 		since = n
 	}
-	o, err := g.s.db.getOffer(r.Context(), gen2, r.PathValue("a"), g.s.nowMS())
-	if errors.Is(err, errNotFound) {
-		httpx.Error(w, http.StatusNotFound, "Offer not found or expired")
-		return
-	}
-	if err != nil {
-		g.s.internal(w, r, err)
+	o, ok := g.live(w, r, r.PathValue("a"), http.StatusNotFound, g.s.nowMS())
+	if !ok {
 		return
 	}
 	role := partyRole(o, peer)

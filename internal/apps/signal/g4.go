@@ -205,8 +205,10 @@ func (g *G4) dispatch(ctx context.Context, methods map[string]g4Method, c call, 
 	}
 	res, e := m.fn(ctx, caller, c.params)
 	if e != nil {
+		g.s.log.Debug("g4 call", "method", c.method, "caller", caller, "error", e.code)
 		return failed(e)
 	}
+	g.s.log.Debug("g4 call", "method", c.method, "caller", caller)
 	return rpcResult{Success: true, Result: res}
 }
 
@@ -412,6 +414,7 @@ func (g *G4) publishOffer(ctx context.Context, caller string, p fields) (any, *a
 	if err != nil {
 		return nil, g.s.internalError(err)
 	}
+	g.s.log.Info("g4 offers", "owner", caller, "count", len(offers), "tags", t)
 	type published struct {
 		OfferID   string `json:"offerId"`
 		SDP       string `json:"sdp"`
@@ -475,6 +478,19 @@ func (g *G4) liveOffer(ctx context.Context, id string) (*offer, *apiError) {
 	return o, nil
 }
 
+// partyOffer loads a live offer of which caller is a party, and caller's role on it.
+func (g *G4) partyOffer(ctx context.Context, id, caller, denied string) (*offer, string, *apiError) {
+	o, e := g.liveOffer(ctx, id)
+	if e != nil {
+		return nil, "", e
+	}
+	role := partyRole(o, caller)
+	if role == "" {
+		return nil, "", wire(http.StatusForbidden, "NOT_AUTHORIZED", "%s", denied)
+	}
+	return o, role, nil
+}
+
 // g4Answer is an answer as poll, getOfferAnswer and the push channel show it.
 type g4Answer struct {
 	Type        string   `json:"type,omitempty"` // push only
@@ -536,6 +552,7 @@ func (g *G4) answerOffer(ctx context.Context, caller string, p fields) (any, *ap
 	case err != nil:
 		return nil, g.s.internalError(err)
 	}
+	g.s.log.Info("g4 answer", "offer", id, "answerer", caller)
 	g.s.publish(ctx, g.s.channel("g4:"+o.Owner), g4Answer{pushAnswer, id, caller, sdp, at, matched})
 	return map[string]any{"success": true, "offerId": id}, nil
 }
@@ -624,13 +641,9 @@ func (g *G4) addIceCandidates(ctx context.Context, caller string, p fields) (any
 	if e := g.s.checkCandidates(cands, true); e != nil {
 		return nil, e
 	}
-	o, e := g.liveOffer(ctx, id)
+	o, role, e := g.partyOffer(ctx, id, caller, "Not authorized to add ICE candidates for this offer")
 	if e != nil {
 		return nil, e
-	}
-	role := partyRole(o, caller)
-	if role == "" {
-		return nil, wire(http.StatusForbidden, "NOT_AUTHORIZED", "Not authorized to add ICE candidates for this offer")
 	}
 	stored, err := g.s.db.addCandidates(ctx, gen4, id, caller, role, cands, g.s.cfg.MaxCandidatesOff, g.s.nowMS())
 	if e := candidateLimit(err); e != nil {
@@ -658,13 +671,9 @@ func (g *G4) getIceCandidates(ctx context.Context, caller string, p fields) (any
 	if e != nil {
 		return nil, e
 	}
-	o, e := g.liveOffer(ctx, id)
+	_, role, e := g.partyOffer(ctx, id, caller, "Not authorized to access ICE candidates for this offer")
 	if e != nil {
 		return nil, e
-	}
-	role := partyRole(o, caller)
-	if role == "" {
-		return nil, wire(http.StatusForbidden, "NOT_AUTHORIZED", "Not authorized to access ICE candidates for this offer")
 	}
 	cs, err := g.s.db.candidates(ctx, gen4, []string{id}, otherRole(role), after)
 	if err != nil {
