@@ -105,6 +105,22 @@ type Config struct {
 type Apps struct {
 	Native App    `json:"native"`
 	Signal Signal `json:"signal"`
+	Chat   Chat   `json:"chat"`
+}
+
+// Chat configures the keenchat-compatible surface: REST below Prefix, socket.io at
+// Prefix+"/socket.io/" and, when SocketIOAddr is set, also at /socket.io/ on a listener of its
+// own (keenchat's WEBSOCKETS_PORT, 5001).
+type Chat struct {
+	App
+	SocketIOAddr      string   `json:"socketio_addr"`
+	TokenTTL          Duration `json:"token_ttl"`           // login tokens expire after this
+	MaxMessageLength  int      `json:"max_message_length"`  // characters of one message
+	MaxPageSize       int      `json:"max_page_size"`       // messages one GET /message returns
+	PasswordMinLength int      `json:"password_min_length"` // characters
+	PostRate          float64  `json:"post_rate"`           // messages per second per user (burst 10); 0 = off
+	LoginRate         float64  `json:"login_rate"`          // logins and sign-ups per second per IP (burst 10); 0 = off
+	TypingInterval    Duration `json:"typing_interval"`     // a socket's typing events closer than this are dropped
 }
 
 // Signal configures the rondevu-compatible signaling surface. The embedded App mounts the G2
@@ -216,6 +232,11 @@ func Default() Config {
 				MaxOffersPerPeer: 1000, MaxTotalOffers: 100000, MaxBatchSize: 100, MaxTotalOps: 1000,
 				TimestampMaxAge: 60000, TimestampMaxAhead: 60000, RequestsPerIP: 50,
 			},
+			Chat: Chat{
+				App: App{Enabled: true, Prefix: "/chat"}, TokenTTL: Duration(30 * 24 * time.Hour),
+				MaxMessageLength: 4000, MaxPageSize: 1000, PasswordMinLength: 6, PostRate: 5, LoginRate: 1,
+				TypingInterval: Duration(300 * time.Millisecond),
+			},
 		},
 	}
 }
@@ -287,6 +308,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"NATIVE_PREFIX": &cfg.Apps.Native.Prefix, "SIGNAL_PREFIX": &cfg.Apps.Signal.Prefix,
 		"SIGNAL_V1_PREFIX": &cfg.Apps.Signal.V1.Prefix, "SIGNAL_V4_PREFIX": &cfg.Apps.Signal.V4.Prefix,
 		"SIGNAL_AUTH_SECRET": &cfg.Apps.Signal.AuthSecret,
+		"CHAT_PREFIX":        &cfg.Apps.Chat.Prefix, "CHAT_SOCKETIO_ADDR": &cfg.Apps.Chat.SocketIOAddr,
 	}
 	for k, p := range str {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -296,7 +318,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	boolean := map[string]*bool{
 		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
 		"SIGNAL_ENABLED": &cfg.Apps.Signal.Enabled, "SIGNAL_V1_ENABLED": &cfg.Apps.Signal.V1.Enabled,
-		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled,
+		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled, "CHAT_ENABLED": &cfg.Apps.Chat.Enabled,
 	}
 	for k, p := range boolean {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -425,12 +447,16 @@ func (c *Config) Validate() error {
 	for name, p := range map[string]string{
 		"apps.native.prefix": c.Apps.Native.Prefix, "apps.signal.prefix": c.Apps.Signal.Prefix,
 		"apps.signal.v1.prefix": c.Apps.Signal.V1.Prefix, "apps.signal.v4.prefix": c.Apps.Signal.V4.Prefix,
+		"apps.chat.prefix": c.Apps.Chat.Prefix,
 	} {
 		if p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 			errs = append(errs, fmt.Errorf("%s %q: must start with / and not end with /", name, p))
 		}
 	}
 	errs = append(errs, c.Apps.Signal.validate()...)
+	if ch := c.Apps.Chat; ch.TokenTTL <= 0 || ch.MaxMessageLength <= 0 || ch.MaxPageSize <= 0 || ch.PasswordMinLength < 1 || ch.PostRate < 0 || ch.LoginRate < 0 || ch.TypingInterval < 0 {
+		errs = append(errs, errors.New("apps.chat: token_ttl, max_message_length, max_page_size and password_min_length must be positive, rates and typing_interval not negative"))
+	}
 	return errors.Join(errs...)
 }
 

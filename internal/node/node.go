@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/switchboard/switchboard/internal/apps/chat"
 	"github.com/switchboard/switchboard/internal/apps/native"
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/broker"
@@ -35,6 +38,8 @@ type Node struct {
 	log      *slog.Logger
 	// background runs until Serve's context ends (an app's cleanup loop).
 	background []func(context.Context)
+	// extra are listeners of their own (keenchat's socket.io port), address → handler.
+	extra map[string]http.Handler
 }
 
 // New builds a node; Close releases it.
@@ -77,6 +82,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		}
 		n.background = append(n.background, svc.Run)
 	}
+	if cfg.Apps.Chat.Enabled {
+		app, err := chat.New(ctx, cfg, db, h, reg, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Chat.Prefix})
+		n.background = append(n.background, app.Run)
+		if addr := cfg.Apps.Chat.SocketIOAddr; addr != "" {
+			mux := http.NewServeMux()
+			mux.Handle("/socket.io/", app.SocketIO())
+			n.extra = map[string]http.Handler{addr: mux}
+		}
+	}
 	if cfg.Apps.Native.Enabled {
 		mounts = append(mounts, server.Mount{App: native.New(cfg, h, reg, log, Version), Prefix: cfg.Apps.Native.Prefix})
 	}
@@ -87,10 +106,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 // Serve runs until ctx ends, then drains.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	for addr, h := range n.extra {
+		eln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: n.Server.Wrap(h), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+		n.log.Info("listening", "addr", eln.Addr().String(), "for", "chat socket.io")
+		wg.Go(func() { _ = srv.Serve(eln) })
+		// The registry drains its sockets with the main server's; this closes the listener
+		// and waits for plain requests.
+		context.AfterFunc(ctx, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownTimeout.D())
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
 	for _, run := range n.background {
 		wg.Go(func() { run(ctx) })
 	}
-	defer wg.Wait()
 	return n.Server.Serve(ctx, ln)
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	version  string
+	// limiter is shared by every listener, so a client's rate is one budget.
+	limitOnce sync.Once
+	limiter   *httpx.IPLimiter
 }
 
 // New builds the server and mounts apps.
@@ -84,15 +88,22 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		}
 		mux.ServeHTTP(w, r)
 	})
-	h = bodyLimit(cfg.Limits.MaxBodyBytes, h)
-	if cfg.Limits.HTTPRate > 0 {
-		h = rateLimit(httpx.NewIPLimiter(cfg.Limits.HTTPRate, cfg.Limits.HTTPBurst), auth.NewKeyChecker(cfg.APIKey), h)
-	}
-	h = cors(cfg.CORSOrigins, h)
-	// Validate has checked the list.
-	trusted, _ := config.ParsePrefixes(cfg.TrustedProxies)
-	s.handler = observe(log, trusted, h)
+	s.handler = s.Wrap(h)
 	return s
+}
+
+// Wrap puts the server's middleware (access log and metrics, recovery, CORS, rate and body
+// limits) around h: every listener of the node answers alike.
+func (s *Server) Wrap(h http.Handler) http.Handler {
+	h = bodyLimit(s.cfg.Limits.MaxBodyBytes, h)
+	if s.cfg.Limits.HTTPRate > 0 {
+		s.limitOnce.Do(func() { s.limiter = httpx.NewIPLimiter(s.cfg.Limits.HTTPRate, s.cfg.Limits.HTTPBurst) })
+		h = rateLimit(s.limiter, auth.NewKeyChecker(s.cfg.APIKey), h)
+	}
+	h = cors(s.cfg.CORSOrigins, h)
+	// Validate has checked the list.
+	trusted, _ := config.ParsePrefixes(s.cfg.TrustedProxies)
+	return observe(s.log, trusted, h)
 }
 
 // Handler returns the root handler (tests serve it with httptest).

@@ -1,0 +1,192 @@
+// Package sio is the socket.io transport the apps share (chat, live counter): one
+// zishang520 socket.io server that speaks to Engine.IO 3 clients (socket.io-client 1.x and
+// 2.x) as well as Engine.IO 4 ones (3.x, 4.x), whose connections count in the transport
+// registry (limits, drain), and whose broadcasts travel through the hub so that a socket on
+// any node receives them.
+//
+// A broadcast is an Envelope published on a hub channel; every node relays the channel's
+// publications to its local sockets in the envelope's room, encoding the packet once for the
+// room. Per-socket subscriptions (SocketSubscriber) serve small, scoped fan-outs.
+package sio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// Options configure a Server.
+type Options struct {
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// MaxPayload bounds one HTTP long-polling body or WebSocket message.
+	MaxPayload int64
+	Registry   *transport.Registry
+	Log        *slog.Logger
+}
+
+// Server is one socket.io endpoint. Serve it (ServeHTTP) at any path: clients are told the
+// path by their configuration, the server does not check it.
+type Server struct {
+	io  *socket.Server
+	eio http.Handler
+	reg *transport.Registry
+	log *slog.Logger
+}
+
+// New returns a server with the default namespace ready for OnConnect.
+func New(o Options) *Server {
+	opts := socket.DefaultServerOptions()
+	opts.SetAllowEIO3(true) // socket.io-client 1.x and 2.x speak Engine.IO 3
+	opts.SetServeClient(false)
+	opts.SetPingInterval(o.PingInterval)
+	opts.SetPingTimeout(o.PingTimeout)
+	opts.SetMaxHttpBufferSize(o.MaxPayload)
+	opts.SetConnectTimeout(10 * time.Second)
+	io := socket.NewServer(nil, opts)
+	return &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log}
+}
+
+// ServeHTTP serves Engine.IO's polling and WebSocket requests. CORS is the server's
+// middleware's (the library's own would send the headers twice).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eio.ServeHTTP(w, r) }
+
+// IO is the underlying socket.io server.
+func (s *Server) IO() *socket.Server { return s.io }
+
+// conn is a socket as the registry sees it.
+type conn struct{ sock *socket.Socket }
+
+// Heartbeat does nothing: Engine.IO pings by itself (the server in v4, the client in v3).
+func (conn) Heartbeat() {}
+
+// Shutdown closes the socket; clients reconnect by themselves.
+func (c conn) Shutdown() { c.sock.Disconnect(true) }
+
+// OnConnect calls fn for every socket of the default namespace, once it is counted in the
+// registry; a socket over a connection limit is disconnected instead.
+func (s *Server) OnConnect(fn func(sock *socket.Socket)) {
+	s.io.On("connection", func(a ...any) {
+		sock, ok := a[0].(*socket.Socket)
+		if !ok {
+			return
+		}
+		c := conn{sock}
+		ip := transport.ClientIP(sock.Request().Request())
+		if err := s.reg.Add(c, ip); err != nil {
+			s.log.Info("socket.io connection refused", "ip", ip, "reason", err)
+			sock.Disconnect(true)
+			return
+		}
+		_ = sock.On("disconnect", func(...any) { s.reg.Remove(c) })
+		fn(sock)
+	})
+}
+
+// Envelope is a socket.io event carried through the hub.
+type Envelope struct {
+	Room  string            `json:"room,omitempty"` // relayed broadcasts: the room on every node
+	Event string            `json:"event"`
+	Args  []json.RawMessage `json:"args,omitempty"`
+}
+
+// NewEnvelope encodes args.
+func NewEnvelope(room, event string, args ...any) (Envelope, error) {
+	env := Envelope{Room: room, Event: event, Args: make([]json.RawMessage, len(args))}
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return env, fmt.Errorf("sio: encode %s: %w", event, err)
+		}
+		env.Args[i] = b
+	}
+	return env, nil
+}
+
+// Publish sends env on a hub channel. History is not kept: socket.io has no recovery here.
+func Publish(ctx context.Context, h *hub.Hub, channel string, env Envelope) error {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("sio: encode envelope: %w", err)
+	}
+	if _, err := h.Publish(ctx, channel, b, broker.PublishOptions{}); err != nil {
+		return fmt.Errorf("sio: publish %s: %w", env.Event, err)
+	}
+	return nil
+}
+
+func decode(ev *hub.Event) (Envelope, []any, bool) {
+	var env Envelope
+	if ev.Kind != hub.KindPublication || json.Unmarshal(ev.Pub.Data, &env) != nil || env.Event == "" {
+		return env, nil, false
+	}
+	args := make([]any, len(env.Args))
+	for i, a := range env.Args {
+		args[i] = a
+	}
+	return env, args, true
+}
+
+// relay emits a channel's envelopes to local rooms.
+type relay struct {
+	s       *Server
+	channel string
+}
+
+func (r *relay) Deliver(ev *hub.Event) {
+	env, args, ok := decode(ev)
+	if !ok {
+		return
+	}
+	if env.Room == "" {
+		r.s.io.Emit(env.Event, args...)
+		return
+	}
+	r.s.io.To(socket.Room(env.Room)).Emit(env.Event, args...)
+}
+
+func (r *relay) Gap(ch string) {
+	r.s.log.Warn("socket.io relay: the broker lost a publication", "channel", ch)
+}
+
+// Relay forwards the envelopes published on channel to this node's sockets until ctx ends.
+func (s *Server) Relay(ctx context.Context, h *hub.Hub, channel string) error {
+	sub, _, err := h.Subscribe(ctx, channel, &relay{s, channel}, hub.SubscribeOptions{})
+	if err != nil {
+		return fmt.Errorf("sio: relay %s: %w", channel, err)
+	}
+	sub.Ready()
+	context.AfterFunc(ctx, func() { h.Unsubscribe(context.Background(), sub) })
+	return nil
+}
+
+// SocketSubscriber delivers a hub channel's envelopes to one socket.
+func SocketSubscriber(sock *socket.Socket, log *slog.Logger) hub.Subscriber {
+	return &socketSub{sock: sock, log: log}
+}
+
+type socketSub struct {
+	sock *socket.Socket
+	log  *slog.Logger
+	once sync.Once
+}
+
+func (s *socketSub) Deliver(ev *hub.Event) {
+	if env, args, ok := decode(ev); ok {
+		_ = s.sock.Emit(env.Event, args...)
+	}
+}
+
+func (s *socketSub) Gap(ch string) {
+	s.once.Do(func() { s.log.Warn("socket.io subscriber: the broker lost a publication", "channel", ch) })
+}
