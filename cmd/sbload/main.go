@@ -4,6 +4,7 @@
 //	sbload fanout  -subs 10000 -rate 50    one channel to many subscribers: deliveries/s
 //	sbload latency -subs 1000 -rate 100    publish→receive latency percentiles
 //	sbload signal  -gen g2 -concurrency 32 offer/answer exchanges on the signaling API: req/s, p99
+//	sbload chat    -users 200 -channels 10 -rate 50  chat users posting: deliveries/s, latency
 //
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
 // worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
@@ -53,8 +54,12 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
-	case "signal":
-		rep, err := runSignal(os.Args[2:])
+	case "signal", "chat":
+		run := map[string]func([]string) (interface{ Print(io.Writer) }, error){
+			"signal": func(a []string) (interface{ Print(io.Writer) }, error) { return runSignal(a) },
+			"chat":   func(a []string) (interface{ Print(io.Writer) }, error) { return runChat(a) },
+		}[os.Args[1]]
+		rep, err := run(os.Args[2:])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sbload:", err)
 			os.Exit(1)
@@ -124,7 +129,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal [flags]  (sbload MODE -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat [flags]  (sbload MODE -h lists the flags)")
 	os.Exit(2)
 }
 

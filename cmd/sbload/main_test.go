@@ -84,6 +84,15 @@ func TestModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("chat", func(t *testing.T) {
+		rep, err := runChat([]string{"-url", url, "-users", "6", "-channels", "2", "-rate", "40", "-duration", "300ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Posted == 0 || rep.Failed != 0 || rep.Received != rep.Expected || rep.Expected != rep.Posted*6 || rep.Samples != int(rep.Received) {
+			t.Fatalf("every post must reach every user: %+v", rep)
+		}
+	})
 	t.Run("refuses targets off this machine", func(t *testing.T) {
 		if _, err := runParent("idle", []string{"-url", "http://10.0.0.1:8080"}); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("error %v", err)
