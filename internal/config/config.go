@@ -103,9 +103,25 @@ type Config struct {
 
 // Apps lists the mounts of every surface.
 type Apps struct {
-	Native App    `json:"native"`
-	Signal Signal `json:"signal"`
-	Chat   Chat   `json:"chat"`
+	Native  App     `json:"native"`
+	Signal  Signal  `json:"signal"`
+	Chat    Chat    `json:"chat"`
+	Counter Counter `json:"counter"`
+}
+
+// Counter configures the frust-compatible live counter: HTTP under Prefix+"/api", socket.io at
+// Prefix+"/api/socket.io/". Frontend, when set, is a folder served at Prefix+"/" (frust's --dev
+// mode), so a frust-web checkout runs against the node unchanged.
+type Counter struct {
+	App
+	Frontend      string   `json:"frontend"`
+	Events        []string `json:"events"`          // event names accepted
+	Styles        []string `json:"styles"`          // style classes accepted in a click
+	MaxName       int      `json:"max_name"`        // characters (frust-web's input allows 15)
+	MaxComment    int      `json:"max_comment"`     // characters (75)
+	ClickRate     float64  `json:"click_rate"`      // clicks and events per second per connection (burst 2×); 0 = off
+	HistoryDays   int      `json:"history_days"`    // days before today that latest_hours covers
+	MaxLatestRows int      `json:"max_latest_rows"` // latest_clicks and latest_events
 }
 
 // Chat configures the keenchat-compatible surface: REST below Prefix, socket.io at
@@ -237,6 +253,14 @@ func Default() Config {
 				MaxMessageLength: 4000, MaxPageSize: 1000, PasswordMinLength: 6, PostRate: 5, LoginRate: 1,
 				TypingInterval: Duration(300 * time.Millisecond),
 			},
+			Counter: Counter{
+				App: App{Enabled: true, Prefix: ""},
+				// The event names frust-web sends, and its click colours and lines (plus the
+				// style of the server's own messages).
+				Events:  []string{"fuck", "belasto", "einstein", "satan", "666", "fu", "exmatrikulieren", "pride", "fireworks", "rickroll", "sas", "lemma 6.7"},
+				Styles:  []string{"green", "purple", "blue", "yellow", "black", "white", "small", "big", "dotted", "dashed", "medium", "highlight"},
+				MaxName: 15, MaxComment: 75, ClickRate: 10, HistoryDays: 6, MaxLatestRows: 10000,
+			},
 		},
 	}
 }
@@ -258,6 +282,7 @@ func Load(args []string, getenv func(string) string) (Config, bool, error) {
 	brk := fs.String("broker", "", "broker: memory")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	apiKey := fs.String("api-key", "", "key for the HTTP server API (prefer SWITCHBOARD_API_KEY)")
+	frontend := fs.String("frontend", "", "serve this folder at / for the live counter (frust's --dev mode)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
 	}
@@ -297,6 +322,7 @@ func Load(args []string, getenv func(string) string) (Config, bool, error) {
 	set(&cfg.Broker, *brk)
 	set(&cfg.LogLevel, *logLevel)
 	set(&cfg.APIKey, *apiKey)
+	set(&cfg.Apps.Counter.Frontend, *frontend)
 	return cfg, *version, cfg.Validate()
 }
 
@@ -309,6 +335,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"SIGNAL_V1_PREFIX": &cfg.Apps.Signal.V1.Prefix, "SIGNAL_V4_PREFIX": &cfg.Apps.Signal.V4.Prefix,
 		"SIGNAL_AUTH_SECRET": &cfg.Apps.Signal.AuthSecret,
 		"CHAT_PREFIX":        &cfg.Apps.Chat.Prefix, "CHAT_SOCKETIO_ADDR": &cfg.Apps.Chat.SocketIOAddr,
+		"COUNTER_PREFIX": &cfg.Apps.Counter.Prefix, "COUNTER_FRONTEND": &cfg.Apps.Counter.Frontend,
 	}
 	for k, p := range str {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -319,6 +346,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
 		"SIGNAL_ENABLED": &cfg.Apps.Signal.Enabled, "SIGNAL_V1_ENABLED": &cfg.Apps.Signal.V1.Enabled,
 		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled, "CHAT_ENABLED": &cfg.Apps.Chat.Enabled,
+		"COUNTER_ENABLED": &cfg.Apps.Counter.Enabled,
 	}
 	for k, p := range boolean {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -447,7 +475,7 @@ func (c *Config) Validate() error {
 	for name, p := range map[string]string{
 		"apps.native.prefix": c.Apps.Native.Prefix, "apps.signal.prefix": c.Apps.Signal.Prefix,
 		"apps.signal.v1.prefix": c.Apps.Signal.V1.Prefix, "apps.signal.v4.prefix": c.Apps.Signal.V4.Prefix,
-		"apps.chat.prefix": c.Apps.Chat.Prefix,
+		"apps.chat.prefix": c.Apps.Chat.Prefix, "apps.counter.prefix": c.Apps.Counter.Prefix,
 	} {
 		if p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 			errs = append(errs, fmt.Errorf("%s %q: must start with / and not end with /", name, p))
@@ -456,6 +484,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Apps.Signal.validate()...)
 	if ch := c.Apps.Chat; ch.TokenTTL <= 0 || ch.MaxMessageLength <= 0 || ch.MaxPageSize <= 0 || ch.PasswordMinLength < 1 || ch.PostRate < 0 || ch.LoginRate < 0 || ch.TypingInterval < 0 {
 		errs = append(errs, errors.New("apps.chat: token_ttl, max_message_length, max_page_size and password_min_length must be positive, rates and typing_interval not negative"))
+	}
+	if co := c.Apps.Counter; co.MaxName < 1 || co.MaxComment < 1 || co.ClickRate < 0 || co.HistoryDays < 0 || co.MaxLatestRows < 1 {
+		errs = append(errs, errors.New("apps.counter: max_name, max_comment and max_latest_rows must be positive, click_rate and history_days not negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/apps/native"
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/broker"
@@ -95,6 +96,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 			mux.Handle("/socket.io/", app.SocketIO())
 			n.extra = map[string]http.Handler{addr: mux}
 		}
+	}
+	if cfg.Apps.Counter.Enabled {
+		app, err := counter.New(ctx, cfg, db, h, mem, reg, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Counter.Prefix})
+		n.background = append(n.background, app.Run)
 	}
 	if cfg.Apps.Native.Enabled {
 		mounts = append(mounts, server.Mount{App: native.New(cfg, h, reg, log, Version), Prefix: cfg.Apps.Native.Prefix})

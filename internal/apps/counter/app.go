@@ -1,0 +1,238 @@
+// Package counter is the frust-compatible live counter (../shared/specs/rondevu-and-frust.md
+// part B): a button whose every press ("click") is broadcast live to everyone, named events,
+// counters (total, today, this hour, in UTC) and hourly history, over HTTP under /api and
+// socket.io at /api/socket.io/ for socket.io-client 2.3.0 (frust-web's) and 4.x.
+//
+// Deliberate differences, none of which changes a shape frust-web reads:
+//   - every click and event is counted in the store in the same transaction that records it,
+//     so the counters are exact across concurrent clicks and nodes, and the running hour
+//     survives a crash (frust lost it);
+//   - event names and style classes come from allow-lists (an unknown event name crashed every
+//     frust-web client; a style injected CSS classes); names and comments are limited to
+//     frust-web's own input lengths and lose the characters <, >, & and control characters,
+//     which stats.html would otherwise inject as markup (nothing is escaped: the main page
+//     renders text); clicks and events are rate-limited per connection;
+//   - a bad payload is ignored and logged, as frust's exceptions were, but never half-applied;
+//   - answers are application/json (frust sent JSON as text/plain; frust-web parses either).
+package counter
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/transport/sio"
+)
+
+// App serves the live counter.
+type App struct {
+	cfg      config.Counter
+	db       db
+	hub      *hub.Hub
+	presence broker.PresenceManager
+	log      *slog.Logger
+	sio      *sio.Server
+	now      func() time.Time // tests move it
+	events   map[string]bool
+	styles   map[string]bool
+	prefix   string
+
+	stopRelay context.CancelFunc
+}
+
+// Hub channels: the broadcasts to every socket, and the presence of connected sockets.
+const (
+	eventsChannel = "counter:events"
+	onlineChannel = "counter:online"
+)
+
+// New migrates the counter's tables and starts relaying broadcasts to local sockets.
+func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, p broker.PresenceManager, reg *transport.Registry, log *slog.Logger) (*App, error) {
+	if err := st.Migrate(ctx, "counter", migrations); err != nil {
+		return nil, err
+	}
+	c := cfg.Apps.Counter
+	a := &App{cfg: c, db: db{st}, hub: h, presence: p, log: log.With("app", "counter"), now: time.Now,
+		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix}
+	a.sio = sio.New(sio.Options{
+		PingInterval: cfg.Limits.PingInterval.D(), PingTimeout: cfg.Limits.PongTimeout.D() + 10*time.Second,
+		MaxPayload: 16 << 10, Registry: reg, Log: a.log,
+	})
+	a.sio.OnConnect(a.connected)
+	relayCtx, cancel := context.WithCancel(context.Background())
+	if err := a.sio.Relay(relayCtx, h, eventsChannel); err != nil {
+		cancel()
+		return nil, err
+	}
+	a.stopRelay = cancel
+	return a, nil
+}
+
+func set(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}
+
+// Name is the app's name in config and logs.
+func (*App) Name() string { return "counter" }
+
+func (a *App) unix() int64 { return a.now().Unix() }
+
+// Run starts each hour as frust did (a row for the hour, `stats` to every local socket), on
+// the UTC hour, until ctx ends.
+func (a *App) Run(ctx context.Context) {
+	defer a.stopRelay()
+	for {
+		a.startHour(ctx)
+		now := a.now()
+		next := time.Unix(hourOf(now.Unix())+3600, 0)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next.Sub(now)):
+		}
+	}
+}
+
+// startHour opens the current hour and tells this node's sockets the counters.
+func (a *App) startHour(ctx context.Context) {
+	if err := a.db.startHour(ctx, a.unix()); err != nil {
+		a.log.Warn("start hour", "err", err)
+		return
+	}
+	s, err := a.db.stats(ctx, a.unix())
+	if err != nil {
+		a.log.Warn("stats", "err", err)
+		return
+	}
+	a.sio.IO().Emit("stats", s)
+}
+
+// Routes mounts the HTTP API, socket.io, and in dev mode the frontend.
+func (a *App) Routes(r *httpx.Router) {
+	api := map[string]http.HandlerFunc{
+		"/api": func(w http.ResponseWriter, _ *http.Request) {
+			httpx.JSON(w, http.StatusOK, map[string]string{"version": "1.0"})
+		},
+		"/api/latest_clicks": a.latestClicks,
+		"/api/latest_events": a.latestEvents,
+		"/api/latest_hours":  a.latestHours,
+		"/api/users":         a.users,
+		"/api/online_users":  a.onlineUsers,
+		"/api/current_stats": a.currentStats,
+	}
+	for path, h := range api {
+		r.HandleFunc("GET "+path, h)
+	}
+	r.Handle("/api/socket.io/", a.sio)
+	if a.cfg.Frontend != "" {
+		a.devRoutes(r)
+	}
+}
+
+// devRoutes are frust's --dev mode (spec B7): the frontend folder at /, with the version
+// routes frust-web asks for.
+func (a *App) devRoutes(r *httpx.Router) {
+	r.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, a.prefix+"/index.html", http.StatusFound)
+	})
+	r.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.JSON(w, http.StatusOK, map[string]any{"commit_sha": "dev", "timestamp": dayOf(a.unix())})
+	})
+	r.HandleFunc("GET /version.json", func(w http.ResponseWriter, _ *http.Request) {
+		now := strconv.FormatInt(a.unix(), 10)
+		httpx.JSON(w, http.StatusOK, map[string]string{"commit_sha": now, "timestamp": now})
+	})
+	files := http.FileServer(http.Dir(a.cfg.Frontend))
+	if a.prefix != "" {
+		files = http.StripPrefix(a.prefix, files)
+	}
+	r.Handle("GET /", files)
+}
+
+func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("counter", "path", r.URL.Path, "err", err)
+	httpx.Error(w, http.StatusInternalServerError, "internal server error")
+}
+
+// answer writes v, or the error that kept it from being read.
+func (a *App) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, v)
+}
+
+func (a *App) latestClicks(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.db.clicksSince(r.Context(), dayOf(a.unix()), a.cfg.MaxLatestRows)
+	a.answer(w, r, cs, err)
+}
+
+func (a *App) latestEvents(w http.ResponseWriter, r *http.Request) {
+	es, err := a.db.eventsSince(r.Context(), dayOf(a.unix()), a.cfg.MaxLatestRows)
+	a.answer(w, r, es, err)
+}
+
+// latestHours lists the hours of today and the days before, then the running hour.
+func (a *App) latestHours(w http.ResponseWriter, r *http.Request) {
+	now := a.unix()
+	hs, err := a.db.hours(r.Context(), dayOf(now)-int64(a.cfg.HistoryDays)*86400, now)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	s, err := a.db.stats(r.Context(), now)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	hs = append(hs, Hour{Timestamp: hourOf(now), Clicks: s.ClickHour, Events: s.EventHour, ClickTotal: s.ClickTotal, EventTotal: s.EventTotal})
+	httpx.JSON(w, http.StatusOK, hs)
+}
+
+func (a *App) users(w http.ResponseWriter, r *http.Request) {
+	us, err := a.db.users(r.Context())
+	a.answer(w, r, us, err)
+}
+
+func (a *App) currentStats(w http.ResponseWriter, r *http.Request) {
+	s, err := a.db.stats(r.Context(), a.unix())
+	a.answer(w, r, s, err)
+}
+
+// session is one socket's entry in /api/online_users, kept as its presence info so the list
+// spans every node.
+type session struct {
+	Name   *string `json:"name"`
+	Clicks int64   `json:"click_count_session"`
+	Events int64   `json:"event_count_session"`
+}
+
+func (a *App) onlineUsers(w http.ResponseWriter, r *http.Request) {
+	members, err := a.presence.Presence(r.Context(), onlineChannel)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	out := make([]session, 0, len(members))
+	for _, info := range members {
+		var s session
+		if json.Unmarshal(info.Info, &s) == nil {
+			out = append(out, s)
+		}
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
