@@ -21,7 +21,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/broker"
@@ -155,11 +157,41 @@ func (a *App) devRoutes(r *httpx.Router) {
 		now := strconv.FormatInt(a.unix(), 10)
 		httpx.JSON(w, http.StatusOK, map[string]string{"commit_sha": now, "timestamp": now})
 	})
-	files := http.FileServer(http.Dir(a.cfg.Frontend))
+	dir := http.Dir(a.cfg.Frontend)
+	fileServer := http.FileServer(dir)
+	// http.FileServer answers /index.html with a redirect to /, which frust's redirect of /
+	// to /index.html would turn into a loop: index files are served as they are.
+	var files http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !strings.HasSuffix(req.URL.Path, "/index.html") {
+			fileServer.ServeHTTP(w, req)
+			return
+		}
+		f, err := dir.Open(path.Clean(req.URL.Path))
+		if err != nil {
+			http.NotFound(w, req)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || st.IsDir() {
+			http.NotFound(w, req)
+			return
+		}
+		http.ServeContent(w, req, "index.html", st.ModTime(), f)
+	})
 	if a.prefix != "" {
 		files = http.StripPrefix(a.prefix, files)
 	}
-	r.Handle("GET /", files)
+	// Registered for every method: "GET /" would conflict with socket.io's method-less
+	// pattern, which net/http refuses.
+	r.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpx.Error(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		files.ServeHTTP(w, req)
+	}))
 }
 
 func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,0 +1,212 @@
+package counter
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/store/storetest"
+	"github.com/switchboard/switchboard/internal/transport"
+)
+
+// clock is a settable time for the app.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newApp(t *testing.T, st *store.DB, mutate func(*config.Config)) (*App, *clock, http.Handler) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mem := broker.NewMemory(time.Hour)
+	h := hub.New(mem, mem, log)
+	if err := h.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	a, err := New(context.Background(), cfg, st, h, mem, transport.NewRegistry(0, 0, time.Minute), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.stopRelay)
+	c := &clock{}
+	a.now = c.now
+	mux := http.NewServeMux()
+	a.Routes(httpx.NewRouter(mux, "", nil))
+	return a, c, mux
+}
+
+func get[T any](t *testing.T, h http.Handler, path string) T {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	if rec.Code != 200 {
+		t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+	}
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("%s: %v: %s", path, err, rec.Body)
+	}
+	return v
+}
+
+func ptr(s string) *string { return &s }
+
+// TestRollover walks the clock over an hour, a UTC midnight and a week, checking every route
+// against what frust's algorithm (spec B5) gives.
+func TestRollover(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.DB) {
+		ctx := context.Background()
+		a, c, h := newApp(t, st, nil)
+		day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+		at := func(d time.Duration) int64 { c.t = day.Add(d); return c.t.Unix() }
+
+		// 22:10 and 23:59:30 on day 1.
+		ts := at(22*time.Hour + 10*time.Minute)
+		a.startHour(ctx)
+		for range 2 {
+			if err := a.db.addClick(ctx, Click{User: "ana", Comment: ptr("hm"), Timestamp: ts}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts = at(23*time.Hour + 59*time.Minute + 30*time.Second)
+		if err := a.db.addClick(ctx, Click{User: "ben", Timestamp: ts}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.db.addEvent(ctx, Event{User: "ben", Name: "einstein", Timestamp: ts}, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.db.addEvent(ctx, Event{User: "ben", Name: "rickroll", Timestamp: ts}, false); err != nil {
+			t.Fatal(err)
+		}
+		if s := get[Stats](t, h, "/api/current_stats"); s != (Stats{ClickTotal: 3, ClickToday: 3, ClickHour: 1, EventTotal: 2, EventToday: 2, EventHour: 2}) {
+			t.Fatalf("day 1, 23:59: %+v", s)
+		}
+		if cs := get[[]Click](t, h, "/api/latest_clicks"); len(cs) != 3 || cs[0].User != "ben" || cs[0].Comment != nil || *cs[2].Comment != "hm" {
+			t.Fatalf("latest clicks %+v", cs)
+		}
+		if es := get[[]Event](t, h, "/api/latest_events"); len(es) != 1 || es[0].Name != "einstein" {
+			t.Fatalf("rickroll counts but is not stored: %+v", es)
+		}
+
+		// Midnight UTC: today starts from zero, the totals go on, yesterday's hours stay.
+		at(24*time.Hour + 10*time.Second)
+		a.startHour(ctx)
+		if s := get[Stats](t, h, "/api/current_stats"); s != (Stats{ClickTotal: 3, EventTotal: 2}) {
+			t.Fatalf("day 2, 00:00: %+v", s)
+		}
+		if cs := get[[]Click](t, h, "/api/latest_clicks"); len(cs) != 0 {
+			t.Fatalf("yesterday's clicks listed as today's: %+v", cs)
+		}
+		hours := get[[]Hour](t, h, "/api/latest_hours")
+		want := []Hour{
+			{Timestamp: day.Add(22 * time.Hour).Unix(), Clicks: 2, ClickTotal: 2},
+			{Timestamp: day.Add(23 * time.Hour).Unix(), Clicks: 1, Events: 2, ClickTotal: 3, EventTotal: 2},
+			{Timestamp: day.Add(24 * time.Hour).Unix(), ClickTotal: 3, EventTotal: 2}, // the running hour
+		}
+		if len(hours) != 3 || hours[0] != want[0] || hours[1] != want[1] || hours[2] != want[2] {
+			t.Fatalf("hours\n got %+v\nwant %+v", hours, want)
+		}
+		ts = at(24*time.Hour + 20*time.Minute)
+		if err := a.db.addClick(ctx, Click{User: "ana", Timestamp: ts}); err != nil {
+			t.Fatal(err)
+		}
+		if s := get[Stats](t, h, "/api/current_stats"); s != (Stats{ClickTotal: 4, ClickToday: 1, ClickHour: 1, EventTotal: 2}) {
+			t.Fatalf("day 2, 00:20: %+v", s)
+		}
+		if us := get[[]User](t, h, "/api/users"); len(us) != 2 || us[0] != (User{"ana", 3, 0}) || us[1] != (User{"ben", 1, 1}) {
+			t.Fatalf("users %+v", us)
+		}
+
+		// A week on, latest_hours keeps today and the six days before.
+		at(8*24*time.Hour + 5*time.Minute)
+		a.startHour(ctx)
+		hours = get[[]Hour](t, h, "/api/latest_hours")
+		if len(hours) != 1 || hours[0].Timestamp != day.Add(8*24*time.Hour).Unix() || hours[0].ClickTotal != 4 {
+			t.Fatalf("a week later: %+v", hours)
+		}
+		at(7*24*time.Hour + 5*time.Minute)
+		if hours = get[[]Hour](t, h, "/api/latest_hours"); len(hours) != 3 || hours[0].Timestamp != day.Add(24*time.Hour).Unix() {
+			t.Fatalf("six days back: %+v", hours)
+		}
+	})
+}
+
+func TestRoutes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>frust</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, c, h := newApp(t, storetest.SQLite(t), func(cfg *config.Config) { cfg.Apps.Counter.Frontend = dir })
+	c.t = time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
+	if v := get[map[string]string](t, h, "/api"); v["version"] != "1.0" {
+		t.Fatalf("/api %v", v)
+	}
+	if v := get[[]any](t, h, "/api/online_users"); len(v) != 0 {
+		t.Fatalf("online users %v", v)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"POST", "/api/latest_clicks", 405, ""},
+		{"GET", "/", 302, ""},
+		{"GET", "/index.html", 200, "<h1>frust</h1>"},
+		{"GET", "/version", 200, `"commit_sha":"dev","timestamp":1773100800`},
+		{"GET", "/version.json", 200, `"commit_sha":"1773155045"`},
+		{"GET", "/nope.js", 404, ""},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want string
+		ok   bool
+	}{
+		{"  Gast ", "Gast", true},
+		{"<b>x</b>", "bx/b", true},
+		{"a&amp;b", "aamp;b", true},
+		{"tab\there", "tabhere", true},
+		{"", "", false},
+		{"   ", "", false},
+		{"<>", "", false},
+		{"sechzehn zeichen", "sechzehn zeichen", false},
+		{"fünfzehn zeiche", "fünfzehn zeiche", true},
+		{5, "", false},
+		{nil, "", false},
+	} {
+		got, ok := clean(tc.in, 15)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("clean(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	a := &App{styles: set(config.Default().Apps.Counter.Styles)}
+	for in, want := range map[any]string{"green dotted": "green dotted", " ": "", "evil green": "green", 7: "", `red" onload="x`: ""} {
+		if got := a.style(in); got != want {
+			t.Errorf("style(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
