@@ -111,8 +111,7 @@ func runChat(args []string) (ChatReport, error) {
 	// Sockets: identify, join a channel, record every post's latency.
 	var received atomic.Int64
 	var lastRecv atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
+	var lat latencies
 	joined := make(chan struct{}, len(us))
 	var connErrs atomic.Int64
 	var firstConnErr atomic.Value
@@ -122,15 +121,7 @@ func runChat(args []string) (ChatReport, error) {
 		inflight <- struct{}{}
 		var release sync.Once
 		done := func() { release.Do(func() { <-inflight }) }
-		opts := sioclient.DefaultOptions()
-		opts.SetPath("/chat/socket.io")
-		opts.SetTransports(types.NewSet(transports.WebSocket))
-		opts.SetForceNew(true)
-		// The Go client now and then times out a handshake the server completed (seen at
-		// hundreds of sockets): a few retries keep the run whole.
-		opts.SetReconnection(true)
-		opts.SetReconnectionAttempts(3)
-		sock, err := sioclient.Connect(*base, opts)
+		sock, err := dialSocketIO(*base, "/chat/socket.io")
 		if err != nil {
 			return ChatReport{}, err
 		}
@@ -156,9 +147,7 @@ func runChat(args []string) (ChatReport, error) {
 			m, _ := a[0].(map[string]any)
 			text, _ := m["message_text"].(string)
 			if sent, err := strconv.ParseInt(strings.TrimPrefix(text, "t="), 10, 64); err == nil {
-				mu.Lock()
-				lat = append(lat, now.Sub(time.Unix(0, sent)))
-				mu.Unlock()
+				lat.add(now.Sub(time.Unix(0, sent)))
 			}
 			received.Add(1)
 			lastRecv.Store(now.UnixNano())
@@ -224,15 +213,44 @@ func runChat(args []string) (ChatReport, error) {
 	if rep.Elapsed > 0 {
 		rep.DeliveriesPerSec = float64(rep.Received) / rep.Elapsed.Seconds()
 	}
-	mu.Lock()
-	slices.Sort(lat)
-	rep.Samples = len(lat)
-	rep.P50, rep.P95, rep.P99 = percentile(lat, 0.5), percentile(lat, 0.95), percentile(lat, 0.99)
-	if len(lat) > 0 {
-		rep.Max = lat[len(lat)-1]
-	}
-	mu.Unlock()
+	rep.Samples, rep.P50, rep.P95, rep.P99, rep.Max = lat.summary()
 	return rep, nil
+}
+
+// dialSocketIO opens a socket.io connection (Engine.IO 4 over WebSocket) at path.
+func dialSocketIO(base, path string) (*sioclient.Socket, error) {
+	opts := sioclient.DefaultOptions()
+	opts.SetPath(path)
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetForceNew(true)
+	// The Go client now and then times out a handshake the server completed (seen at
+	// hundreds of sockets): a few retries keep the run whole.
+	opts.SetReconnection(true)
+	opts.SetReconnectionAttempts(3)
+	return sioclient.Connect(base, opts)
+}
+
+// latencies collects post→receive samples from many goroutines.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, d)
+	l.mu.Unlock()
+}
+
+// summary returns the count and p50, p95, p99 and max.
+func (l *latencies) summary() (n int, p50, p95, p99, maxD time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slices.Sort(l.all)
+	if len(l.all) > 0 {
+		maxD = l.all[len(l.all)-1]
+	}
+	return len(l.all), percentile(l.all, 0.5), percentile(l.all, 0.95), percentile(l.all, 0.99), maxD
 }
 
 // postJSON posts body and decodes a 200 answer into out; an {"error"} answer is an error.

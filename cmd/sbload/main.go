@@ -5,6 +5,7 @@
 //	sbload latency -subs 1000 -rate 100    publish→receive latency percentiles
 //	sbload signal  -gen g2 -concurrency 32 offer/answer exchanges on the signaling API: req/s, p99
 //	sbload chat    -users 200 -channels 10 -rate 50  chat users posting: deliveries/s, latency
+//	sbload counter -clickers 200 -rate 200          live-counter clicks: deliveries/s, latency, exact counts
 //
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
 // worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
@@ -54,10 +55,11 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
-	case "signal", "chat":
+	case "signal", "chat", "counter":
 		run := map[string]func([]string) (interface{ Print(io.Writer) }, error){
-			"signal": func(a []string) (interface{ Print(io.Writer) }, error) { return runSignal(a) },
-			"chat":   func(a []string) (interface{ Print(io.Writer) }, error) { return runChat(a) },
+			"signal":  func(a []string) (interface{ Print(io.Writer) }, error) { return runSignal(a) },
+			"chat":    func(a []string) (interface{ Print(io.Writer) }, error) { return runChat(a) },
+			"counter": func(a []string) (interface{ Print(io.Writer) }, error) { return runCounter(a) },
 		}[os.Args[1]]
 		rep, err := run(os.Args[2:])
 		if err != nil {
@@ -129,7 +131,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat [flags]  (sbload MODE -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat|counter [flags]  (sbload MODE -h lists the flags)")
 	os.Exit(2)
 }
 

@@ -93,6 +93,15 @@ func TestModes(t *testing.T) {
 			t.Fatalf("every post must reach every user: %+v", rep)
 		}
 	})
+	t.Run("counter", func(t *testing.T) {
+		rep, err := runCounter([]string{"-url", url, "-clickers", "5", "-rate", "30", "-duration", "300ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sent == 0 || rep.CountedDelta != rep.Sent || rep.Received != rep.Expected || rep.Samples != int(rep.Received) {
+			t.Fatalf("every click must be counted once and reach every clicker: %+v", rep)
+		}
+	})
 	t.Run("refuses targets off this machine", func(t *testing.T) {
 		if _, err := runParent("idle", []string{"-url", "http://10.0.0.1:8080"}); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("error %v", err)

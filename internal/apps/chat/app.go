@@ -732,11 +732,7 @@ func (a *App) postMessage(w http.ResponseWriter, r *http.Request) {
 // broadcast sends an event to every identified socket on every node. The change it reports
 // is stored already, so a failure is logged, not returned.
 func (a *App) broadcast(ctx context.Context, event string, v any) {
-	env, err := sio.NewEnvelope(identifiedRoom, event, v)
-	if err == nil {
-		err = sio.Publish(context.WithoutCancel(ctx), a.hub, eventsChannel, env)
-	}
-	if err != nil {
+	if err := sio.Broadcast(context.WithoutCancel(ctx), a.hub, eventsChannel, identifiedRoom, event, v); err != nil {
 		a.log.Warn("broadcast", "event", event, "err", err)
 	}
 }

@@ -202,11 +202,7 @@ func (a *App) typing(ctx context.Context, channel, user int64, on bool) {
 	if on {
 		event = "start typing"
 	}
-	env, err := sio.NewEnvelope("", event, map[string]int64{"channel_id": channel, "user_id": user})
-	if err == nil {
-		err = sio.Publish(ctx, a.hub, channelTopic(channel), env)
-	}
-	if err != nil {
+	if err := sio.Broadcast(ctx, a.hub, channelTopic(channel), "", event, map[string]int64{"channel_id": channel, "user_id": user}); err != nil {
 		a.log.Warn("typing", "channel", channel, "err", err)
 	}
 }

@@ -48,6 +48,7 @@ type App struct {
 	styles   map[string]bool
 	prefix   string
 
+	commits   *committer
 	stopRelay context.CancelFunc
 }
 
@@ -70,11 +71,13 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, p bro
 		MaxPayload: 16 << 10, Registry: reg, Log: a.log,
 	})
 	a.sio.OnConnect(a.connected)
-	relayCtx, cancel := context.WithCancel(context.Background())
-	if err := a.sio.Relay(relayCtx, h, eventsChannel); err != nil {
+	bg, cancel := context.WithCancel(context.Background())
+	if err := a.sio.Relay(bg, h, eventsChannel); err != nil {
 		cancel()
 		return nil, err
 	}
+	a.commits = newCommitter(a.db)
+	go a.commits.run(bg)
 	a.stopRelay = cancel
 	return a, nil
 }

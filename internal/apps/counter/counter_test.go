@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,4 +211,41 @@ func TestClean(t *testing.T) {
 			t.Errorf("style(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestConcurrentClicksExact: clicks committed from many goroutines at once (batched by the
+// committer) are each counted once.
+func TestConcurrentClicksExact(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.DB) {
+		a, c, h := newApp(t, st, nil)
+		c.t = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+		const workers, each = 8, 60
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					click := Click{User: "u" + strconv.Itoa(w), Timestamp: c.t.Unix()}
+					if i%10 == 0 {
+						if err := a.commits.commit(context.Background(), record{event: &Event{User: click.User, Name: "pride", Timestamp: click.Timestamp}, stored: true}); err != nil {
+							t.Error(err)
+						}
+					}
+					if err := a.commits.commit(context.Background(), record{click: &click}); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		want := Stats{ClickTotal: workers * each, ClickToday: workers * each, ClickHour: workers * each,
+			EventTotal: workers * each / 10, EventToday: workers * each / 10, EventHour: workers * each / 10}
+		if s := get[Stats](t, h, "/api/current_stats"); s != want {
+			t.Fatalf("stats %+v, want %+v", s, want)
+		}
+		for _, u := range get[[]User](t, h, "/api/users") {
+			if u.Clicks != each || u.Events != each/10 {
+				t.Fatalf("user %+v", u)
+			}
+		}
+	})
 }

@@ -160,7 +160,7 @@ func (c *conn) click(ctx context.Context, arg any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.setName(ctx, &user)
-	if err := c.a.db.addClick(ctx, click); err != nil {
+	if err := c.a.commits.commit(ctx, record{click: &click}); err != nil {
 		c.a.log.Error("store click", "err", err)
 		return
 	}
@@ -188,7 +188,7 @@ func (c *conn) event(ctx context.Context, arg any) {
 	defer c.mu.Unlock()
 	c.setName(ctx, &user)
 	ev := Event{User: user, Name: name, Timestamp: c.a.unix()}
-	if err := c.a.db.addEvent(ctx, ev, !silentEvents[name]); err != nil {
+	if err := c.a.commits.commit(ctx, record{event: &ev, stored: !silentEvents[name]}); err != nil {
 		c.a.log.Error("store event", "err", err)
 		return
 	}
@@ -255,11 +255,7 @@ func (a *App) message(ctx context.Context, text string) {
 
 // broadcast sends an event to every socket on every node.
 func (a *App) broadcast(ctx context.Context, event string, v any) {
-	env, err := sio.NewEnvelope("", event, v)
-	if err == nil {
-		err = sio.Publish(context.WithoutCancel(ctx), a.hub, eventsChannel, env)
-	}
-	if err != nil {
+	if err := sio.Broadcast(context.WithoutCancel(ctx), a.hub, eventsChannel, "", event, v); err != nil {
 		a.log.Warn("broadcast", "event", event, "err", err)
 	}
 }

@@ -114,9 +114,16 @@ func count(ctx context.Context, tx *sql.Tx, clicks, events, now int64) error {
 	return nil
 }
 
-// addClick stores a click and counts it.
-func (d db) addClick(ctx context.Context, c Click) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
+// record is one click or event to store.
+type record struct {
+	click  *Click
+	event  *Event
+	stored bool // events only: keep the row and credit the user (frust did not for two)
+}
+
+// apply stores r and counts it, in tx.
+func (r record) apply(ctx context.Context, tx *sql.Tx) error {
+	if c := r.click; c != nil {
 		if err := count(ctx, tx, 1, 0, c.Timestamp); err != nil {
 			return err
 		}
@@ -127,23 +134,27 @@ func (d db) addClick(ctx context.Context, c Click) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO counter_users (name, clicks, events) VALUES ($1, 1, 0)
 			ON CONFLICT (name) DO UPDATE SET clicks = counter_users.clicks + 1`, c.User)
 		return err
-	})
+	}
+	e := r.event
+	if err := count(ctx, tx, 0, 1, e.Timestamp); err != nil || !r.stored {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO counter_events (user_name, name, ts) VALUES ($1, $2, $3)`, e.User, e.Name, e.Timestamp); err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO counter_users (name, clicks, events) VALUES ($1, 0, 1)
+		ON CONFLICT (name) DO UPDATE SET events = counter_users.events + 1`, e.User)
+	return err
 }
 
-// addEvent counts an event; stored ones are also kept and credited to the user (frust did
-// not store rickroll and exmatrikulieren, but counted them).
+// addClick stores a click and counts it.
+func (d db) addClick(ctx context.Context, c Click) error {
+	return d.Tx(ctx, func(tx *sql.Tx) error { return record{click: &c}.apply(ctx, tx) })
+}
+
+// addEvent counts an event; a stored one is also kept and credited to its user.
 func (d db) addEvent(ctx context.Context, e Event, stored bool) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
-		if err := count(ctx, tx, 0, 1, e.Timestamp); err != nil || !stored {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO counter_events (user_name, name, ts) VALUES ($1, $2, $3)`, e.User, e.Name, e.Timestamp); err != nil {
-			return fmt.Errorf("event: %w", err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO counter_users (name, clicks, events) VALUES ($1, 0, 1)
-			ON CONFLICT (name) DO UPDATE SET events = counter_users.events + 1`, e.User)
-		return err
-	})
+	return d.Tx(ctx, func(tx *sql.Tx) error { return record{event: &e, stored: stored}.apply(ctx, tx) })
 }
 
 // startHour makes sure the hour of now has a row, so latest_hours lists every hour a node

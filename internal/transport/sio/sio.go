@@ -113,6 +113,15 @@ func NewEnvelope(room, event string, args ...any) (Envelope, error) {
 	return env, nil
 }
 
+// Broadcast emits event with v to room ("" for every socket) on every node, through channel.
+func Broadcast(ctx context.Context, h *hub.Hub, channel, room, event string, v any) error {
+	env, err := NewEnvelope(room, event, v)
+	if err != nil {
+		return err
+	}
+	return Publish(ctx, h, channel, env)
+}
+
 // Publish sends env on a hub channel. History is not kept: socket.io has no recovery here.
 func Publish(ctx context.Context, h *hub.Hub, channel string, env Envelope) error {
 	b, err := json.Marshal(env)
