@@ -107,6 +107,86 @@ type Apps struct {
 	Signal  Signal  `json:"signal"`
 	Chat    Chat    `json:"chat"`
 	Counter Counter `json:"counter"`
+	Streams Streams `json:"streams"`
+}
+
+// Streams configures the api.twizzle.net-compatible broadcast streams: a sender streams moves
+// over a WebSocket to many viewers; users sign in with an OAuth2 provider (WCA by default).
+type Streams struct {
+	App
+	// ClientURL is the web app the login callback redirects to with ?claimToken=.
+	ClientURL string        `json:"client_url"`
+	Provider  OAuthProvider `json:"provider"`
+	// RequireState refuses a login callback without the state set by /v0/auth/wca/start (login
+	// CSRF). Off only for clients that send users to the provider themselves, as the original
+	// web app did.
+	RequireState      bool     `json:"require_state"`
+	AnonymousStreams  bool     `json:"anonymous_streams"` // POST /v0/streams without a token (nobody can send)
+	StreamTimeout     Duration `json:"stream_timeout"`    // a stream without a sender for this long ends
+	ClaimTTL          Duration `json:"claim_ttl"`
+	TokenTTL          Duration `json:"token_ttl"`
+	MaxStreamsPerUser int      `json:"max_streams_per_user"`
+	MaxFrameBytes     int64    `json:"max_frame_bytes"`
+	SenderRate        float64  `json:"sender_rate"` // messages per second per sender socket (burst 2×)
+}
+
+// OAuthProvider is a generic OAuth2 authorization-code provider. Preset "wca" fills in the
+// World Cube Association's endpoints and profile fields; ClientID and a secret are always
+// the operator's.
+type OAuthProvider struct {
+	Preset           string `json:"preset"`
+	AuthorizeURL     string `json:"authorize_url"`
+	TokenURL         string `json:"token_url"`
+	UserInfoURL      string `json:"userinfo_url"`
+	ClientID         string `json:"client_id"`
+	ClientSecret     string `json:"client_secret"`      // prefer the environment or a file
+	ClientSecretFile string `json:"client_secret_file"` // read at startup
+	RedirectURI      string `json:"redirect_uri"`       // this server's /v0/auth/wca/oauth_callback
+	Scope            string `json:"scope"`
+	// Where the profile is in the user-info answer: an object under UserKey ("" = the top
+	// level), with the account id, display name and public handle (WCA ID) fields.
+	UserKey     string `json:"user_key"`
+	IDField     string `json:"id_field"`
+	NameField   string `json:"name_field"`
+	HandleField string `json:"handle_field"`
+}
+
+// WCA is the World Cube Association preset.
+var WCA = OAuthProvider{
+	Preset:       "wca",
+	AuthorizeURL: "https://www.worldcubeassociation.org/oauth/authorize",
+	TokenURL:     "https://www.worldcubeassociation.org/oauth/token",
+	UserInfoURL:  "https://www.worldcubeassociation.org/api/v0/me",
+	Scope:        "public", UserKey: "me", IDField: "id", NameField: "name", HandleField: "wca_id",
+}
+
+// Resolved returns p with its preset's values under the ones set, and the secret read from
+// ClientSecretFile when given.
+func (p OAuthProvider) Resolved() (OAuthProvider, error) {
+	out := p
+	if p.Preset == "wca" {
+		fill := func(dst *string, v string) {
+			if *dst == "" {
+				*dst = v
+			}
+		}
+		fill(&out.AuthorizeURL, WCA.AuthorizeURL)
+		fill(&out.TokenURL, WCA.TokenURL)
+		fill(&out.UserInfoURL, WCA.UserInfoURL)
+		fill(&out.Scope, WCA.Scope)
+		fill(&out.UserKey, WCA.UserKey)
+		fill(&out.IDField, WCA.IDField)
+		fill(&out.NameField, WCA.NameField)
+		fill(&out.HandleField, WCA.HandleField)
+	}
+	if p.ClientSecretFile != "" {
+		b, err := os.ReadFile(p.ClientSecretFile)
+		if err != nil {
+			return out, fmt.Errorf("apps.streams.provider.client_secret_file: %w", err)
+		}
+		out.ClientSecret = strings.TrimSpace(string(b))
+	}
+	return out, nil
 }
 
 // Counter configures the frust-compatible live counter: HTTP under Prefix+"/api", socket.io at
@@ -261,6 +341,12 @@ func Default() Config {
 				Styles:  []string{"green", "purple", "blue", "yellow", "black", "white", "small", "big", "dotted", "dashed", "medium", "highlight"},
 				MaxName: 15, MaxComment: 75, ClickRate: 10, HistoryDays: 6, MaxLatestRows: 10000,
 			},
+			Streams: Streams{
+				App: App{Enabled: true, Prefix: ""}, ClientURL: "http://localhost:1234/",
+				Provider: OAuthProvider{Preset: "wca"}, RequireState: true,
+				StreamTimeout: Duration(10 * time.Minute), ClaimTTL: Duration(10 * time.Minute),
+				TokenTTL: Duration(90 * 24 * time.Hour), MaxStreamsPerUser: 10, MaxFrameBytes: 16 << 10, SenderRate: 60,
+			},
 		},
 	}
 }
@@ -336,6 +422,11 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"SIGNAL_AUTH_SECRET": &cfg.Apps.Signal.AuthSecret,
 		"CHAT_PREFIX":        &cfg.Apps.Chat.Prefix, "CHAT_SOCKETIO_ADDR": &cfg.Apps.Chat.SocketIOAddr,
 		"COUNTER_PREFIX": &cfg.Apps.Counter.Prefix, "COUNTER_FRONTEND": &cfg.Apps.Counter.Frontend,
+		"STREAMS_PREFIX": &cfg.Apps.Streams.Prefix, "STREAMS_CLIENT_URL": &cfg.Apps.Streams.ClientURL,
+		"STREAMS_AUTHORIZE_URL": &cfg.Apps.Streams.Provider.AuthorizeURL, "STREAMS_TOKEN_URL": &cfg.Apps.Streams.Provider.TokenURL,
+		"STREAMS_USERINFO_URL": &cfg.Apps.Streams.Provider.UserInfoURL, "STREAMS_CLIENT_ID": &cfg.Apps.Streams.Provider.ClientID,
+		"STREAMS_CLIENT_SECRET": &cfg.Apps.Streams.Provider.ClientSecret, "STREAMS_CLIENT_SECRET_FILE": &cfg.Apps.Streams.Provider.ClientSecretFile,
+		"STREAMS_REDIRECT_URI": &cfg.Apps.Streams.Provider.RedirectURI,
 	}
 	for k, p := range str {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -346,7 +437,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
 		"SIGNAL_ENABLED": &cfg.Apps.Signal.Enabled, "SIGNAL_V1_ENABLED": &cfg.Apps.Signal.V1.Enabled,
 		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled, "CHAT_ENABLED": &cfg.Apps.Chat.Enabled,
-		"COUNTER_ENABLED": &cfg.Apps.Counter.Enabled,
+		"COUNTER_ENABLED": &cfg.Apps.Counter.Enabled, "STREAMS_ENABLED": &cfg.Apps.Streams.Enabled,
+		"STREAMS_REQUIRE_STATE": &cfg.Apps.Streams.RequireState, "STREAMS_ANONYMOUS_STREAMS": &cfg.Apps.Streams.AnonymousStreams,
 	}
 	for k, p := range boolean {
 		if v := getenv(EnvPrefix + k); v != "" {
@@ -476,6 +568,7 @@ func (c *Config) Validate() error {
 		"apps.native.prefix": c.Apps.Native.Prefix, "apps.signal.prefix": c.Apps.Signal.Prefix,
 		"apps.signal.v1.prefix": c.Apps.Signal.V1.Prefix, "apps.signal.v4.prefix": c.Apps.Signal.V4.Prefix,
 		"apps.chat.prefix": c.Apps.Chat.Prefix, "apps.counter.prefix": c.Apps.Counter.Prefix,
+		"apps.streams.prefix": c.Apps.Streams.Prefix,
 	} {
 		if p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 			errs = append(errs, fmt.Errorf("%s %q: must start with / and not end with /", name, p))
@@ -484,6 +577,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Apps.Signal.validate()...)
 	if ch := c.Apps.Chat; ch.TokenTTL <= 0 || ch.MaxMessageLength <= 0 || ch.MaxPageSize <= 0 || ch.PasswordMinLength < 1 || ch.PostRate < 0 || ch.LoginRate < 0 || ch.TypingInterval < 0 {
 		errs = append(errs, errors.New("apps.chat: token_ttl, max_message_length, max_page_size and password_min_length must be positive, rates and typing_interval not negative"))
+	}
+	if st := c.Apps.Streams; st.StreamTimeout <= 0 || st.ClaimTTL <= 0 || st.TokenTTL <= 0 || st.MaxStreamsPerUser < 1 || st.MaxFrameBytes < 256 || st.SenderRate < 0 {
+		errs = append(errs, errors.New("apps.streams: timeouts and TTLs must be positive, max_streams_per_user at least 1, max_frame_bytes at least 256, sender_rate not negative"))
+	}
+	if p := c.Apps.Streams.Provider; p.Preset != "" && p.Preset != "wca" {
+		errs = append(errs, fmt.Errorf("apps.streams.provider.preset %q: only \"wca\" is built in", p.Preset))
 	}
 	if co := c.Apps.Counter; co.MaxName < 1 || co.MaxComment < 1 || co.ClickRate < 0 || co.HistoryDays < 0 || co.MaxLatestRows < 1 {
 		errs = append(errs, errors.New("apps.counter: max_name, max_comment and max_latest_rows must be positive, click_rate and history_days not negative"))

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/apps/native"
 	"github.com/switchboard/switchboard/internal/apps/signal"
+	"github.com/switchboard/switchboard/internal/apps/streams"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -104,6 +105,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 			return nil, err
 		}
 		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Counter.Prefix})
+		n.background = append(n.background, app.Run)
+	}
+	if cfg.Apps.Streams.Enabled {
+		app, err := streams.New(ctx, cfg, db, h, reg, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		// The counter's dev mode serves its frontend at the same root.
+		c := cfg.Apps.Counter
+		app.Root = !(c.Enabled && c.Frontend != "" && c.Prefix == cfg.Apps.Streams.Prefix)
+		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Streams.Prefix})
 		n.background = append(n.background, app.Run)
 	}
 	if cfg.Apps.Native.Enabled {

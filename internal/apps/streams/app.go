@@ -1,0 +1,255 @@
+// Package streams is the api.twizzle.net-compatible broadcast surface
+// (../shared/specs/twizzle-and-keenchat.md part A): a signed-in sender streams puzzle moves
+// over a WebSocket to any number of viewers; users sign in with an OAuth2 provider (the World
+// Cube Association by default) and exchange a one-time claim token for an access token.
+//
+// Fan-out goes through the hub (one hub channel per stream), so a sender reaches viewers on
+// every node; streams, users, tokens and claims are in the store. Decisions on the original's
+// quirks (spec A6, A11), by what its clients need:
+//   - a sender's own messages are not echoed back to that socket (no client uses the echo);
+//     other sockets of the same sender still get them;
+//   - the first reset of a stream is relayed and kept (the original dropped it); a reset equal
+//     to the sender's previous message is still dropped (the original's loop guard);
+//   - viewers may send anything, pings included, without being cut off; what they send is
+//     ignored;
+//   - every relayed object still gets timestampUnixMS and timestampHuman; non-objects are
+//     dropped;
+//   - the server pings every socket and drops a dead one, so a vanished sender no longer
+//     keeps its stream alive forever;
+//   - frames are capped (max_frame_bytes), senders rate-limited, streams per user capped, and
+//     anonymous stream creation is off unless configured;
+//   - login needs the state set by /v0/auth/wca/start (login CSRF) unless require_state is
+//     off; claim tokens expire and work once; access tokens are hashed at rest, expire, and
+//     POST /v0/auth/logout revokes one.
+package streams
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/transport/ws"
+)
+
+// App serves the streams surface.
+type App struct {
+	cfg      config.Streams
+	provider config.OAuthProvider
+	oauth    *oauth2.Config
+	client   *http.Client // to the provider
+	db       db
+	hub      *hub.Hub
+	log      *slog.Logger
+	ws       *ws.Server
+	now      func() time.Time
+	started  time.Time
+	// Root answers GET / with the welcome text (off when another app serves /).
+	Root bool
+
+	mu    sync.Mutex
+	local map[string]map[*peer]struct{} // stream id → this node's sockets
+}
+
+// New migrates the tables and prepares the OAuth client.
+func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *transport.Registry, log *slog.Logger) (*App, error) {
+	if err := st.Migrate(ctx, "streams", migrations); err != nil {
+		return nil, err
+	}
+	c := cfg.Apps.Streams
+	p, err := c.Provider.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		cfg: c, provider: p, db: db{st}, hub: h, log: log.With("app", "streams"), now: time.Now, started: time.Now(),
+		client: &http.Client{Timeout: 10 * time.Second}, Root: true, local: map[string]map[*peer]struct{}{},
+	}
+	if p.ClientID != "" {
+		a.oauth = &oauth2.Config{
+			ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: p.RedirectURI,
+			Endpoint: oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+		}
+		if p.Scope != "" {
+			a.oauth.Scopes = []string{p.Scope}
+		}
+	} else {
+		a.log.Info("streams: no OAuth client_id configured; sign-in is off")
+	}
+	l := cfg.Limits
+	a.ws = ws.NewServer(ws.Options{
+		ReadLimit: c.MaxFrameBytes, QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout.D(),
+		ReadTimeout: l.PingInterval.D() + l.PongTimeout.D(), Binary: true, Registry: reg,
+	})
+	if err := a.watchEnds(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Name is the app's name in config and logs.
+func (*App) Name() string { return "streams" }
+
+func (a *App) ms() int64 { return a.now().UnixMilli() }
+
+// Routes mounts twizzle's paths.
+func (a *App) Routes(r *httpx.Router) {
+	if a.Root {
+		r.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("Welcome to api.twizzle.net\nSee https://github.com/cubing/api.twizzle.net for more info."))
+		})
+	}
+	r.HandleFunc("GET /v0/infra/liveness_check", a.liveness)
+	r.HandleFunc("GET /v0/streams", a.listStreams)
+	r.HandleFunc("POST /v0/streams", a.createStream)
+	r.HandleFunc("GET /v0/streams/{id}/socket", a.socket)
+	r.HandleFunc("GET /v0/auth/wca/start", a.startLogin)
+	r.HandleFunc("GET /v0/auth/wca/oauth_callback", a.callback)
+	r.HandleFunc("POST /v0/claim", a.claim)
+	r.HandleFunc("POST /v0/auth/logout", a.logout)
+}
+
+// jsDate formats t as JavaScript's Date#toString does.
+func jsDate(t time.Time) string { return t.Format("Mon Jan 02 2006 15:04:05 GMT-0700 (MST)") }
+
+func (a *App) liveness(w http.ResponseWriter, _ *http.Request) {
+	// The original pretty-printed this one answer with two spaces.
+	b := []byte("{\n  \"startTimestamp\": " + itoa(a.started.UnixMilli()) + ",\n  \"startTimestampHuman\": " + quote(jsDate(a.started)) +
+		",\n  \"uptimeSeconds\": " + itoa(int64(a.now().Sub(a.started)/time.Second)) + "\n}")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("streams", "path", r.URL.Path, "err", err)
+	httpx.Error(w, http.StatusInternalServerError, "internal server error")
+}
+
+// streamInfo is a stream as the API shows it: senders is an array (the README was wrong).
+type streamInfo struct {
+	StreamID string     `json:"streamID"`
+	Senders  []UserInfo `json:"senders"`
+}
+
+func info(s stream) streamInfo {
+	out := streamInfo{StreamID: s.ID, Senders: []UserInfo{}}
+	if s.Owner != nil {
+		out.Senders = append(out.Senders, *s.Owner)
+	}
+	return out
+}
+
+func (a *App) listStreams(w http.ResponseWriter, r *http.Request) {
+	list, err := a.db.streams(r.Context(), "")
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	out := make([]streamInfo, len(list))
+	for i, s := range list {
+		out[i] = info(s)
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"streams": out})
+}
+
+// tokenUser resolves ?twizzleAccessToken=; present is false when none was given.
+func (a *App) tokenUser(r *http.Request) (user string, present bool, err error) {
+	t := r.URL.Query().Get("twizzleAccessToken")
+	if t == "" {
+		return "", false, nil
+	}
+	if len(t) > 128 {
+		return "", true, errNotFound
+	}
+	user, err = a.db.tokenUser(r.Context(), t, a.ms())
+	return user, true, err
+}
+
+const errBadToken = "invalid twizzle access token"
+
+func (a *App) createStream(w http.ResponseWriter, r *http.Request) {
+	user, present, err := a.tokenUser(r)
+	switch {
+	case present && err == errNotFound:
+		httpx.Error(w, http.StatusUnauthorized, errBadToken)
+		return
+	case err != nil:
+		a.internal(w, r, err)
+		return
+	case !present && !a.cfg.AnonymousStreams:
+		httpx.Error(w, http.StatusUnauthorized, "a twizzleAccessToken is required to create a stream")
+		return
+	}
+	id, err := a.db.createStream(r.Context(), user, a.cfg.MaxStreamsPerUser, a.ms())
+	if err == errTooMany {
+		httpx.Error(w, http.StatusTooManyRequests, "too many streams; at most "+itoa(int64(a.cfg.MaxStreamsPerUser))+" per user")
+		return
+	}
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	list, err := a.db.streams(r.Context(), id)
+	if err != nil || len(list) == 0 {
+		a.internal(w, r, err)
+		return
+	}
+	a.log.Info("stream created", "stream", id, "user", user)
+	httpx.JSON(w, http.StatusOK, map[string]any{"stream": info(list[0])})
+}
+
+func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	t := r.URL.Query().Get("twizzleAccessToken")
+	ok, err := a.db.deleteToken(r.Context(), t)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	if t == "" || !ok {
+		httpx.Error(w, http.StatusUnauthorized, errBadToken)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]bool{"success": true})
+}
+
+// Run ends streams whose sender has been gone for stream_timeout, keeps this node's senders
+// marked alive, and drops expired claims and tokens, until ctx ends.
+func (a *App) Run(ctx context.Context) {
+	period := min(30*time.Second, max(a.cfg.StreamTimeout.D()/4, 50*time.Millisecond))
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.sweep(ctx, period)
+		}
+	}
+}
+
+func (a *App) sweep(ctx context.Context, period time.Duration) {
+	now := a.ms()
+	if err := a.db.touchSenders(ctx, a.localSenders(), now); err != nil {
+		a.log.Warn("refresh senders", "err", err)
+	}
+	stale := now - 3*period.Milliseconds() - 1000
+	ended, err := a.db.expire(ctx, now, stale, now-a.cfg.StreamTimeout.D().Milliseconds())
+	if err != nil {
+		a.log.Warn("expire streams", "err", err)
+		return
+	}
+	for _, id := range ended {
+		a.log.Info("stream ended: no sender", "stream", id, "after", a.cfg.StreamTimeout.D())
+		a.announceEnd(ctx, id)
+	}
+}
