@@ -265,10 +265,10 @@ func stamp(data []byte, now time.Time) (message, bool) {
 		b.Write(v)
 		b.WriteByte(',')
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') || dec.More() {
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
 		return message{}, false
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) != 0 {
 		return message{}, false // trailing data
 	}
 	human, _ := json.Marshal(jsDate(now))
