@@ -6,6 +6,7 @@
 //	sbload signal  -gen g2 -concurrency 32 offer/answer exchanges on the signaling API: req/s, p99
 //	sbload chat    -users 200 -channels 10 -rate 50  chat users posting: deliveries/s, latency
 //	sbload counter -clickers 200 -rate 200          live-counter clicks: deliveries/s, latency, exact counts
+//	sbload stream  -viewers 1000 -rate 20           one twizzle sender, many viewers: deliveries/s, latency
 //
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
 // worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
@@ -55,11 +56,12 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
-	case "signal", "chat", "counter":
+	case "signal", "chat", "counter", "stream":
 		run := map[string]func([]string) (interface{ Print(io.Writer) }, error){
 			"signal":  func(a []string) (interface{ Print(io.Writer) }, error) { return runSignal(a) },
 			"chat":    func(a []string) (interface{ Print(io.Writer) }, error) { return runChat(a) },
 			"counter": func(a []string) (interface{ Print(io.Writer) }, error) { return runCounter(a) },
+			"stream":  func(a []string) (interface{ Print(io.Writer) }, error) { return runStream(a) },
 		}[os.Args[1]]
 		rep, err := run(os.Args[2:])
 		if err != nil {
@@ -131,7 +133,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat|counter [flags]  (sbload MODE -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat|counter|stream [flags]  (sbload MODE -h lists the flags)")
 	os.Exit(2)
 }
 

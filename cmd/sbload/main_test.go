@@ -102,6 +102,15 @@ func TestModes(t *testing.T) {
 			t.Fatalf("every click must be counted once and reach every clicker: %+v", rep)
 		}
 	})
+	t.Run("stream", func(t *testing.T) {
+		rep, err := runStream([]string{"-url", url, "-viewers", "8", "-rate", "40", "-duration", "300ms"})
+		if err == nil && (rep.Sent == 0 || rep.Received != rep.Expected || rep.Samples != int(rep.Received)) {
+			t.Fatalf("every move must reach every viewer: %+v", rep)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("refuses targets off this machine", func(t *testing.T) {
 		if _, err := runParent("idle", []string{"-url", "http://10.0.0.1:8080"}); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("error %v", err)
