@@ -32,15 +32,11 @@ import (
 
 // ChatReport is what one chat run measured.
 type ChatReport struct {
-	Users, Channels    int
-	Rate               float64
-	Posted, Failed     int64
-	FirstError         string
-	Expected, Received int64
-	Elapsed            time.Duration // first post to last receipt
-	DeliveriesPerSec   float64
-	Samples            int
-	P50, P95, P99, Max time.Duration
+	Users, Channels int
+	Rate            float64
+	Posted, Failed  int64
+	FirstError      string
+	Delivery
 }
 
 // Print writes the report for a person.
@@ -49,9 +45,7 @@ func (r ChatReport) Print(w io.Writer) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first failure: %s\n", r.FirstError)
 	}
-	fmt.Fprintf(w, "received %d of %d `post message` events (%.2f%%): %.0f deliveries/s over %s\n",
-		r.Received, r.Expected, 100*float64(r.Received)/float64(max(r.Expected, 1)), r.DeliveriesPerSec, r.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "post→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n", r.Samples, r.P50, r.P95, r.P99, r.Max)
+	r.print(w, "`post message` events", "post→receive")
 }
 
 type chatUser struct {
@@ -109,9 +103,7 @@ func runChat(args []string) (ChatReport, error) {
 	}
 
 	// Sockets: identify, join a channel, record every post's latency.
-	var received atomic.Int64
-	var lastRecv atomic.Int64
-	var lat latencies
+	var col collector
 	joined := make(chan struct{}, len(us))
 	var connErrs atomic.Int64
 	var firstConnErr atomic.Value
@@ -146,11 +138,8 @@ func runChat(args []string) (ChatReport, error) {
 			now := time.Now()
 			m, _ := a[0].(map[string]any)
 			text, _ := m["message_text"].(string)
-			if sent, err := strconv.ParseInt(strings.TrimPrefix(text, "t="), 10, 64); err == nil {
-				lat.add(now.Sub(time.Unix(0, sent)))
-			}
-			received.Add(1)
-			lastRecv.Store(now.UnixNano())
+			sent, _ := strconv.ParseInt(strings.TrimPrefix(text, "t="), 10, 64)
+			col.got(now, sent)
 		})
 		_ = sock.On("connect", func(...any) {
 			done()
@@ -203,17 +192,7 @@ func runChat(args []string) (ChatReport, error) {
 	if e, ok := firstErr.Load().(string); ok {
 		rep.FirstError = e
 	}
-	rep.Expected = rep.Posted * int64(*users)
-	// Wait for the tail, bounded.
-	for wait := time.Now().Add(10 * time.Second); received.Load() < rep.Expected && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	rep.Received = received.Load()
-	rep.Elapsed = time.Unix(0, lastRecv.Load()).Sub(start)
-	if rep.Elapsed > 0 {
-		rep.DeliveriesPerSec = float64(rep.Received) / rep.Elapsed.Seconds()
-	}
-	rep.Samples, rep.P50, rep.P95, rep.P99, rep.Max = lat.summary()
+	rep.Delivery = col.finish(start, rep.Posted*int64(*users))
 	return rep, nil
 }
 
@@ -230,27 +209,58 @@ func dialSocketIO(base, path string) (*sioclient.Socket, error) {
 	return sioclient.Connect(base, opts)
 }
 
-// latencies collects post→receive samples from many goroutines.
-type latencies struct {
-	mu  sync.Mutex
-	all []time.Duration
+// Delivery is what a run's receivers saw.
+type Delivery struct {
+	Expected, Received int64
+	Elapsed            time.Duration // first send to last receipt
+	DeliveriesPerSec   float64
+	Samples            int
+	P50, P95, P99, Max time.Duration
 }
 
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.all = append(l.all, d)
-	l.mu.Unlock()
+// print writes the delivery lines of a report; what names the events.
+func (d Delivery) print(w io.Writer, what, path string) {
+	fmt.Fprintf(w, "received %d of %d %s (%.2f%%): %.0f deliveries/s over %s\n",
+		d.Received, d.Expected, what, 100*float64(d.Received)/float64(max(d.Expected, 1)), d.DeliveriesPerSec, d.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n", path, d.Samples, d.P50, d.P95, d.P99, d.Max)
 }
 
-// summary returns the count and p50, p95, p99 and max.
-func (l *latencies) summary() (n int, p50, p95, p99, maxD time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	slices.Sort(l.all)
-	if len(l.all) > 0 {
-		maxD = l.all[len(l.all)-1]
+// collector counts receipts and their latencies from many goroutines.
+type collector struct {
+	received, last atomic.Int64
+	mu             sync.Mutex
+	lat            []time.Duration
+}
+
+// got records one receipt at now of something sent at sent (unix ns; 0 = unknown).
+func (c *collector) got(now time.Time, sent int64) {
+	if sent > 0 {
+		c.mu.Lock()
+		c.lat = append(c.lat, now.Sub(time.Unix(0, sent)))
+		c.mu.Unlock()
 	}
-	return len(l.all), percentile(l.all, 0.5), percentile(l.all, 0.95), percentile(l.all, 0.99), maxD
+	c.received.Add(1)
+	c.last.Store(now.UnixNano())
+}
+
+// finish waits (at most 10 s) for the expected receipts and summarises them.
+func (c *collector) finish(start time.Time, expected int64) Delivery {
+	for wait := time.Now().Add(10 * time.Second); c.received.Load() < expected && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	d := Delivery{Expected: expected, Received: c.received.Load(), Elapsed: time.Unix(0, c.last.Load()).Sub(start)}
+	if d.Elapsed > 0 {
+		d.DeliveriesPerSec = float64(d.Received) / d.Elapsed.Seconds()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	slices.Sort(c.lat)
+	d.Samples = len(c.lat)
+	d.P50, d.P95, d.P99 = percentile(c.lat, 0.5), percentile(c.lat, 0.95), percentile(c.lat, 0.99)
+	if len(c.lat) > 0 {
+		d.Max = c.lat[len(c.lat)-1]
+	}
+	return d
 }
 
 // postJSON posts body and decodes a 200 answer into out; an {"error"} answer is an error.

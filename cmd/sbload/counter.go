@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
@@ -26,23 +25,17 @@ import (
 
 // CounterReport is what one counter run measured.
 type CounterReport struct {
-	Clickers           int
-	Rate               float64
-	Sent               int64
-	CountedDelta       int64 // click_count_total after minus before
-	Expected, Received int64
-	Elapsed            time.Duration
-	DeliveriesPerSec   float64
-	Samples            int
-	P50, P95, P99, Max time.Duration
+	Clickers     int
+	Rate         float64
+	Sent         int64
+	CountedDelta int64 // click_count_total after minus before
+	Delivery
 }
 
 // Print writes the report for a person.
 func (r CounterReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d clickers sent %d clicks at %.0f/s; the total counter moved by %d\n", r.Clickers, r.Sent, r.Rate, r.CountedDelta)
-	fmt.Fprintf(w, "received %d of %d `click` events (%.2f%%): %.0f deliveries/s over %s\n",
-		r.Received, r.Expected, 100*float64(r.Received)/float64(max(r.Expected, 1)), r.DeliveriesPerSec, r.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "click→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n", r.Samples, r.P50, r.P95, r.P99, r.Max)
+	r.print(w, "`click` events", "click→receive")
 }
 
 func totalClicks(base string) (int64, error) {
@@ -76,8 +69,7 @@ func runCounter(args []string) (CounterReport, error) {
 	if err != nil {
 		return CounterReport{}, err
 	}
-	var received, lastRecv atomic.Int64
-	var lat latencies
+	var col collector
 	socks := make([]*sioclient.Socket, *n)
 	ready := make(chan struct{}, *n)
 	inflight := make(chan struct{}, 50)
@@ -94,11 +86,8 @@ func runCounter(args []string) (CounterReport, error) {
 			now := time.Now()
 			c, _ := a[0].(map[string]any)
 			comment, _ := c["comment"].(string)
-			if sent, err := strconv.ParseInt(strings.TrimPrefix(comment, "t"), 10, 64); err == nil {
-				lat.add(now.Sub(time.Unix(0, sent)))
-			}
-			received.Add(1)
-			lastRecv.Store(now.UnixNano())
+			sent, _ := strconv.ParseInt(strings.TrimPrefix(comment, "t"), 10, 64)
+			col.got(now, sent)
 		})
 	}
 	defer func() {
@@ -129,16 +118,7 @@ func runCounter(args []string) (CounterReport, error) {
 			rep.Sent++
 		}
 	}
-	rep.Expected = rep.Sent * int64(*n)
-	for wait := time.Now().Add(10 * time.Second); received.Load() < rep.Expected && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	rep.Received = received.Load()
-	rep.Elapsed = time.Unix(0, lastRecv.Load()).Sub(start)
-	if rep.Elapsed > 0 {
-		rep.DeliveriesPerSec = float64(rep.Received) / rep.Elapsed.Seconds()
-	}
-	rep.Samples, rep.P50, rep.P95, rep.P99, rep.Max = lat.summary()
+	rep.Delivery = col.finish(start, rep.Sent*int64(*n))
 	after, err := totalClicks(*base)
 	if err != nil {
 		return rep, err

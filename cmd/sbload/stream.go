@@ -29,22 +29,16 @@ import (
 
 // StreamReport is what one stream run measured.
 type StreamReport struct {
-	Viewers            int
-	Rate               float64
-	Sent               int64
-	Expected, Received int64
-	Elapsed            time.Duration
-	DeliveriesPerSec   float64
-	Samples            int
-	P50, P95, P99, Max time.Duration
+	Viewers int
+	Rate    float64
+	Sent    int64
+	Delivery
 }
 
 // Print writes the report for a person.
 func (r StreamReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "one sender, %d viewers: sent %d moves at %.0f/s\n", r.Viewers, r.Sent, r.Rate)
-	fmt.Fprintf(w, "received %d of %d (%.2f%%): %.0f deliveries/s over %s\n",
-		r.Received, r.Expected, 100*float64(r.Received)/float64(max(r.Expected, 1)), r.DeliveriesPerSec, r.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "send→receive latency over %d samples: p50 %s  p95 %s  p99 %s  max %s\n", r.Samples, r.P50, r.P95, r.P99, r.Max)
+	r.print(w, "moves", "send→receive")
 }
 
 // fakeProvider answers the server's token exchange and profile read for one test account.
@@ -153,8 +147,8 @@ func runStream(args []string) (StreamReport, error) {
 	}
 	wsBase := strings.Replace(*base, "http", "ws", 1) + "/v0/streams/" + created.Stream.StreamID + "/socket"
 
-	var received, lastRecv, liveViewers atomic.Int64
-	var lat latencies
+	var liveViewers atomic.Int64
+	var col collector
 	var wg sync.WaitGroup
 	conns := make([]*websocket.Conn, *viewers)
 	for i := range conns {
@@ -181,9 +175,7 @@ func runStream(args []string) (StreamReport, error) {
 					continue
 				}
 				if sent > 0 {
-					lat.add(now.Sub(time.Unix(0, sent)))
-					received.Add(1)
-					lastRecv.Store(now.UnixNano())
+					col.got(now, sent)
 				}
 			}
 		})
@@ -228,16 +220,7 @@ func runStream(args []string) (StreamReport, error) {
 			rep.Sent++
 		}
 	}
-	rep.Expected = rep.Sent * int64(*viewers)
-	for wait := time.Now().Add(10 * time.Second); received.Load() < rep.Expected && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	rep.Received = received.Load()
-	rep.Elapsed = time.Unix(0, lastRecv.Load()).Sub(start)
-	if rep.Elapsed > 0 {
-		rep.DeliveriesPerSec = float64(rep.Received) / rep.Elapsed.Seconds()
-	}
-	rep.Samples, rep.P50, rep.P95, rep.P99, rep.Max = lat.summary()
+	rep.Delivery = col.finish(start, rep.Sent*int64(*viewers))
 	for _, c := range conns {
 		c.Close()
 	}

@@ -296,6 +296,7 @@ func (e *eio) send(s string) {
 
 // read returns the next packet that is not a ping (answered).
 func (e *eio) read() string {
+	e.t.Helper()
 	for {
 		_ = e.c.SetReadDeadline(time.Now().Add(guard))
 		_, b, err := e.c.ReadMessage()

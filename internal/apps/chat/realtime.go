@@ -68,20 +68,7 @@ const opTimeout = 5 * time.Second
 
 func (a *App) connected(sock *socket.Socket) {
 	m := &member{a: a, sock: sock}
-	on := func(event string, fn func(arg any)) {
-		_ = sock.On(event, func(args ...any) {
-			defer func() {
-				if p := recover(); p != nil {
-					a.log.Error("socket.io event panicked", "event", event, "panic", p)
-				}
-			}()
-			var arg any
-			if len(args) > 0 {
-				arg = args[0]
-			}
-			fn(arg)
-		})
-	}
+	on := func(event string, fn func(arg any)) { sio.On(sock, a.log, event, fn) }
 	on("identify", m.identify)
 	on("change channel", m.changeChannel)
 	on("start typing", func(arg any) { m.setTyping(arg, true) })

@@ -60,16 +60,7 @@ func (a *App) connected(sock *socket.Socket) {
 	}
 	a.status(ctx)
 	on := func(event string, fn func(ctx context.Context, arg any)) {
-		_ = sock.On(event, func(args ...any) {
-			defer func() {
-				if p := recover(); p != nil {
-					a.log.Error("socket.io event panicked", "event", event, "panic", p)
-				}
-			}()
-			var arg any
-			if len(args) > 0 {
-				arg = args[0]
-			}
+		sio.On(sock, a.log, event, func(arg any) {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
 			fn(ctx, arg)

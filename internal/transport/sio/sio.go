@@ -93,6 +93,23 @@ func (s *Server) OnConnect(fn func(sock *socket.Socket)) {
 	})
 }
 
+// On handles event on sock with fn, given the event's first argument (nil without one). A
+// panic in fn is logged, not let loose: a hostile event must not take the process down.
+func On(sock *socket.Socket, log *slog.Logger, event string, fn func(arg any)) {
+	_ = sock.On(event, func(args ...any) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("socket.io event panicked", "event", event, "panic", p)
+			}
+		}()
+		var arg any
+		if len(args) > 0 {
+			arg = args[0]
+		}
+		fn(arg)
+	})
+}
+
 // Envelope is a socket.io event carried through the hub.
 type Envelope struct {
 	Room  string            `json:"room,omitempty"` // relayed broadcasts: the room on every node
