@@ -37,7 +37,8 @@ before(async () => {
   });
   await new Promise((resolve) => provider.listen(port, '127.0.0.1', resolve));
 });
-after(() => provider.close());
+// The server keeps its connection to the provider alive: close it, or this process waits.
+after(() => { provider.closeAllConnections(); provider.close(); });
 
 // signIn walks the browser's flow: start (state cookie) → provider → callback → claim.
 async function signIn() {
@@ -123,6 +124,7 @@ test('sign in, create a stream, stream to viewers, late joiner gets the latest',
   assert.equal(status, 401);
   const unknown = new WebSocket(`${base.replace(/^http/, 'ws')}/v0/streams/twizzle_stream_0000000000000000/socket`);
   assert.equal(await new Promise((resolve) => unknown.once('unexpected-response', (_, res) => resolve(res.statusCode))), 404);
+  for (const s of [bad, unknown]) { s.on('error', () => {}); s.terminate(); } // never opened: terminate reports an error
   for (const s of [sender, late, ...viewers]) s.ws.close();
 });
 
