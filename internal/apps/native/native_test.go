@@ -692,6 +692,13 @@ func TestDrain(t *testing.T) {
 	mustOK(t, c.call("subscribe", map[string]any{"channel": "d"}))
 	s, _, _ := openSSE(t, n, "channel=d", "")
 	s.next() // subscribed
+	// The subscribe reply can reach the client before the server releases the subscription
+	// to live delivery: see one publication arrive on both before the one that matters.
+	api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"d","data":"warm-up"}`)
+	for p := c.push(); p.Push != "pub"; p = c.push() { // joins may come first
+	}
+	for ev := s.next(); ev.Event != "pub"; ev = s.next() {
+	}
 	// A publication queued just before shutdown must still be delivered: drain flushes.
 	api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"d","data":"last words"}`)
 
