@@ -176,16 +176,27 @@ func (a *App) tokenUser(r *http.Request) (user string, present bool, err error) 
 
 const errBadToken = "invalid twizzle access token"
 
-func (a *App) createStream(w http.ResponseWriter, r *http.Request) {
+// caller resolves the request's token, answering a bad one (401) or a store failure itself;
+// user is "" when no token was given.
+func (a *App) caller(w http.ResponseWriter, r *http.Request) (user string, ok bool) {
 	user, present, err := a.tokenUser(r)
 	switch {
 	case present && err == errNotFound:
 		httpx.Error(w, http.StatusUnauthorized, errBadToken)
-		return
+		return "", false
 	case err != nil:
 		a.internal(w, r, err)
+		return "", false
+	}
+	return user, true
+}
+
+func (a *App) createStream(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.caller(w, r)
+	if !ok {
 		return
-	case !present && !a.cfg.AnonymousStreams:
+	}
+	if user == "" && !a.cfg.AnonymousStreams {
 		httpx.Error(w, http.StatusUnauthorized, "a twizzleAccessToken is required to create a stream")
 		return
 	}

@@ -63,13 +63,8 @@ func (a *App) socket(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusNotFound, "stream ID is unknown")
 		return
 	}
-	user, present, err := a.tokenUser(r)
-	switch {
-	case present && err == errNotFound:
-		httpx.Error(w, http.StatusUnauthorized, errBadToken)
-		return
-	case err != nil:
-		a.internal(w, r, err)
+	user, ok := a.caller(w, r)
+	if !ok {
 		return
 	}
 	p := &peer{a: a, id: randomID("client_", 8), stream: id, sender: list[0].Owner != nil && user == list[0].Owner.ID}
