@@ -61,8 +61,14 @@ for (const [label, ioA, ioB] of [['socket.io-client 2.5.0', io2, io2], ['socket.
   test(`chat over ${label}: identify, channel movement, typing, messages, leave`, async () => {
     const alice = await signup();
     const bob = await signup();
+    const dave = await signup();
     const a = connect(ioA); const b = connect(ioB); const observer = connect(ioA);
-    await Promise.all([a.connected, b.connected, observer.connected]);
+    const elsewhere = connect(ioB); // identified, in another channel
+    await Promise.all([a.connected, b.connected, observer.connected, elsewhere.connected]);
+    elsewhere.sock.emit('identify', dave.token);
+    await elsewhere.next(is('identified'));
+    elsewhere.sock.emit('change channel', { id: 1 });
+    await elsewhere.next(is('channel movement', (d) => d.channel_id === 1 && d.users.includes(dave.id)));
 
     a.sock.emit('identify', 'not-a-token');
     await a.next(is('identity failure'));
@@ -96,6 +102,10 @@ for (const [label, ioA, ioB] of [['socket.io-client 2.5.0', io2, io2], ['socket.
     assert.deepEqual(live.data, posted.body);
     assert.equal(live.data.message_text, 'hello ' + label);
     await a.next(is('post message', (d) => d.id === posted.body.id));
+    // Typing and posts travel in one ordered stream: a socket outside the channel that has the
+    // post would have had the typing before it.
+    await elsewhere.next(is('post message', (d) => d.id === posted.body.id));
+    assert.ok(!elsewhere.events.some((e) => e.name === 'start typing'), 'typing reached a socket outside the channel');
     const listed = await rest('GET', `/message?channel_id=${ch}`);
     assert.deepEqual(listed.body.map((m) => [m.id, m.message_text, m.user_id]), [[posted.body.id, 'hello ' + label, alice.id]]);
 
@@ -114,7 +124,7 @@ for (const [label, ioA, ioB] of [['socket.io-client 2.5.0', io2, io2], ['socket.
 
     // The unidentified observer saw none of it.
     assert.deepEqual(observer.events, []);
-    b.sock.disconnect(); observer.sock.disconnect();
+    b.sock.disconnect(); observer.sock.disconnect(); elsewhere.sock.disconnect();
   });
 }
 

@@ -60,7 +60,6 @@ type App struct {
 	rooms *rooms
 
 	maxPresence int
-	stopRelay   context.CancelFunc
 }
 
 // eventsChannel carries the chat's broadcasts between nodes.
@@ -82,17 +81,14 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *
 	if c.PostRate > 0 {
 		a.posts = httpx.NewIPLimiter(c.PostRate, 10)
 	}
-	a.sio = sio.New(sio.Options{
+	var err error
+	a.sio, err = sio.New(sio.Options{
 		PingInterval: cfg.Limits.PingInterval.D(), PingTimeout: cfg.Limits.PongTimeout.D() + 10*time.Second,
-		MaxPayload: 100 << 10, Registry: reg, Log: a.log,
+		MaxPayload: 100 << 10, Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
 	})
-	a.sio.OnConnect(a.connected)
-	relayCtx, cancel := context.WithCancel(context.Background())
-	if err := a.sio.Relay(relayCtx, h, eventsChannel); err != nil {
-		cancel()
+	if err != nil {
 		return nil, err
 	}
-	a.stopRelay = cancel
 	return a, nil
 }
 
@@ -117,7 +113,7 @@ func (a *App) Run(ctx context.Context) {
 			}
 		case <-ctx.Done():
 			a.sio.IO().Emit("refresh page")
-			a.stopRelay()
+			a.sio.Close()
 			return
 		}
 	}

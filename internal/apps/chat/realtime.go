@@ -16,9 +16,10 @@ import (
 
 // Realtime (spec B6). A socket is anonymous until `identify` with a valid token; then it joins
 // the identified room, which receives `post user`, `post message` and `channel movement` from
-// every node. `change channel` subscribes it to the hub channel chat:channel:<id> with
-// presence: that subscription carries the channel's typing events to it, and the channel's
-// presence, cluster-wide, is the `users` list of `channel movement`.
+// every node. `change channel` puts it in the channel's room, which receives the channel's
+// typing events (relayed like every broadcast: encoded once per room and node), and in the
+// presence of the hub channel chat:channel:<id>, which, cluster-wide, is the `users` list of
+// `channel movement`.
 //
 // keenchat crashed on a missing or non-object argument, hung on a falsy token, doubled its
 // handlers on a second identify and kept typing handlers after unidentify; here every event
@@ -28,6 +29,16 @@ import (
 const identifiedRoom = "identified"
 
 func channelTopic(id int64) string { return "chat:channel:" + strconv.FormatInt(id, 10) }
+
+// channelRoom holds the local sockets in a channel.
+func channelRoom(id int64) socket.Room { return socket.Room("channel:" + strconv.FormatInt(id, 10)) }
+
+// present is a subscription kept for its presence only: nothing is published on a channel's
+// topic, the channel's events reach its sockets through the room.
+type present struct{}
+
+func (present) Deliver(*hub.Event) {}
+func (present) Gap(string)         {}
 
 // rooms serialises, per channel on this node, a membership change and the presence read that
 // follows it, so this node never broadcasts an older list after a newer one.
@@ -133,7 +144,7 @@ func (m *member) changeChannel(arg any) {
 	m.leaveLocked(ctx)
 	unlock := m.a.rooms.lock(id)
 	defer unlock()
-	sub, _, err := m.a.hub.Subscribe(ctx, channelTopic(id), sio.SocketSubscriber(m.sock, m.a.log), hub.SubscribeOptions{
+	sub, _, err := m.a.hub.Subscribe(ctx, channelTopic(id), present{}, hub.SubscribeOptions{
 		Presence: true, MaxPresence: m.a.maxPresence,
 		Info: &broker.ClientInfo{Client: string(m.sock.Id()), User: strconv.FormatInt(m.user, 10)},
 	})
@@ -142,6 +153,7 @@ func (m *member) changeChannel(arg any) {
 		return
 	}
 	sub.Ready()
+	m.sock.Join(channelRoom(id))
 	m.sub, m.channel = sub, id
 	m.a.movement(ctx, id)
 }
@@ -159,6 +171,7 @@ func (m *member) leaveLocked(ctx context.Context) {
 	unlock := m.a.rooms.lock(id)
 	defer unlock()
 	m.a.hub.Unsubscribe(ctx, m.sub)
+	m.sock.Leave(channelRoom(id))
 	m.sub, m.channel = nil, 0
 	m.a.movement(ctx, id)
 }
@@ -189,7 +202,7 @@ func (a *App) typing(ctx context.Context, channel, user int64, on bool) {
 	if on {
 		event = "start typing"
 	}
-	if err := sio.Broadcast(ctx, a.hub, channelTopic(channel), "", event, map[string]int64{"channel_id": channel, "user_id": user}); err != nil {
+	if err := sio.Broadcast(ctx, a.hub, eventsChannel, string(channelRoom(channel)), event, map[string]int64{"channel_id": channel, "user_id": user}); err != nil {
 		a.log.Warn("typing", "channel", channel, "err", err)
 	}
 }

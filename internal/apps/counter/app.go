@@ -48,8 +48,8 @@ type App struct {
 	styles   map[string]bool
 	prefix   string
 
-	commits   *committer
-	stopRelay context.CancelFunc
+	commits *committer
+	stop    func() // the committer and the relay
 }
 
 // Hub channels: the broadcasts to every socket, and the presence of connected sockets.
@@ -66,19 +66,19 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, p bro
 	c := cfg.Apps.Counter
 	a := &App{cfg: c, db: db{st}, hub: h, presence: p, log: log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix}
-	a.sio = sio.New(sio.Options{
+	commitCtx, stop := context.WithCancel(context.Background())
+	a.commits = newCommitter(a.db)
+	go a.commits.run(commitCtx)
+	var err error
+	a.sio, err = sio.New(sio.Options{
 		PingInterval: cfg.Limits.PingInterval.D(), PingTimeout: cfg.Limits.PongTimeout.D() + 10*time.Second,
-		MaxPayload: 16 << 10, Registry: reg, Log: a.log,
+		MaxPayload: 16 << 10, Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
 	})
-	a.sio.OnConnect(a.connected)
-	bg, cancel := context.WithCancel(context.Background())
-	if err := a.sio.Relay(bg, h, eventsChannel); err != nil {
-		cancel()
+	if err != nil {
+		stop()
 		return nil, err
 	}
-	a.commits = newCommitter(a.db)
-	go a.commits.run(bg)
-	a.stopRelay = cancel
+	a.stop = func() { stop(); a.sio.Close() }
 	return a, nil
 }
 
@@ -98,7 +98,7 @@ func (a *App) unix() int64 { return a.now().Unix() }
 // Run starts each hour as frust did (a row for the hour, `stats` to every local socket), on
 // the UTC hour, until ctx ends.
 func (a *App) Run(ctx context.Context) {
-	defer a.stopRelay()
+	defer a.stop()
 	for {
 		a.startHour(ctx)
 		now := a.now()

@@ -45,7 +45,7 @@ func newApp(t *testing.T, st *store.DB, mutate func(*config.Config)) (*App, *clo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.stopRelay)
+	t.Cleanup(a.stop)
 	c := &clock{}
 	a.now = c.now
 	mux := http.NewServeMux()

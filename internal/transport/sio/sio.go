@@ -6,7 +6,7 @@
 //
 // A broadcast is an Envelope published on a hub channel; every node relays the channel's
 // publications to its local sockets in the envelope's room, encoding the packet once for the
-// room. Per-socket subscriptions (SocketSubscriber) serve small, scoped fan-outs.
+// room.
 package sio
 
 import (
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -33,19 +32,26 @@ type Options struct {
 	MaxPayload int64
 	Registry   *transport.Registry
 	Log        *slog.Logger
+	// Hub and Channel: the envelopes published on Channel reach this node's sockets.
+	Hub     *hub.Hub
+	Channel string
+	// OnConnect runs for every socket of the default namespace (see Server.OnConnect).
+	OnConnect func(sock *socket.Socket)
 }
 
 // Server is one socket.io endpoint. Serve it (ServeHTTP) at any path: clients are told the
 // path by their configuration, the server does not check it.
 type Server struct {
-	io  *socket.Server
-	eio http.Handler
-	reg *transport.Registry
-	log *slog.Logger
+	io        *socket.Server
+	eio       http.Handler
+	reg       *transport.Registry
+	log       *slog.Logger
+	stopRelay context.CancelFunc
 }
 
-// New returns a server with the default namespace ready for OnConnect.
-func New(o Options) *Server {
+// New returns a server that hands its sockets to o.OnConnect and relays o.Channel to them;
+// Close stops the relay.
+func New(o Options) (*Server, error) {
 	opts := socket.DefaultServerOptions()
 	opts.SetAllowEIO3(true) // socket.io-client 1.x and 2.x speak Engine.IO 3
 	opts.SetServeClient(false)
@@ -54,8 +60,19 @@ func New(o Options) *Server {
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(10 * time.Second)
 	io := socket.NewServer(nil, opts)
-	return &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log}
+	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log}
+	s.onConnect(o.OnConnect)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.relay(ctx, o.Hub, o.Channel); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.stopRelay = cancel
+	return s, nil
 }
+
+// Close stops relaying; the sockets themselves close with the registry's drain.
+func (s *Server) Close() { s.stopRelay() }
 
 // ServeHTTP serves Engine.IO's polling and WebSocket requests. CORS is the server's
 // middleware's (the library's own would send the headers twice).
@@ -73,9 +90,9 @@ func (conn) Heartbeat() {}
 // Shutdown closes the socket; clients reconnect by themselves.
 func (c conn) Shutdown() { c.sock.Disconnect(true) }
 
-// OnConnect calls fn for every socket of the default namespace, once it is counted in the
+// onConnect calls fn for every socket of the default namespace, once it is counted in the
 // registry; a socket over a connection limit is disconnected instead.
-func (s *Server) OnConnect(fn func(sock *socket.Socket)) {
+func (s *Server) onConnect(fn func(sock *socket.Socket)) {
 	s.io.On("connection", func(a ...any) {
 		sock, ok := a[0].(*socket.Socket)
 		if !ok {
@@ -185,8 +202,8 @@ func (r *relay) Gap(ch string) {
 	r.s.log.Warn("socket.io relay: the broker lost a publication", "channel", ch)
 }
 
-// Relay forwards the envelopes published on channel to this node's sockets until ctx ends.
-func (s *Server) Relay(ctx context.Context, h *hub.Hub, channel string) error {
+// relay forwards the envelopes published on channel to this node's sockets until ctx ends.
+func (s *Server) relay(ctx context.Context, h *hub.Hub, channel string) error {
 	sub, _, err := h.Subscribe(ctx, channel, &relay{s, channel}, hub.SubscribeOptions{})
 	if err != nil {
 		return fmt.Errorf("sio: relay %s: %w", channel, err)
@@ -194,25 +211,4 @@ func (s *Server) Relay(ctx context.Context, h *hub.Hub, channel string) error {
 	sub.Ready()
 	context.AfterFunc(ctx, func() { h.Unsubscribe(context.Background(), sub) })
 	return nil
-}
-
-// SocketSubscriber delivers a hub channel's envelopes to one socket.
-func SocketSubscriber(sock *socket.Socket, log *slog.Logger) hub.Subscriber {
-	return &socketSub{sock: sock, log: log}
-}
-
-type socketSub struct {
-	sock *socket.Socket
-	log  *slog.Logger
-	once sync.Once
-}
-
-func (s *socketSub) Deliver(ev *hub.Event) {
-	if env, args, ok := decode(ev); ok {
-		_ = s.sock.Emit(env.Event, args...)
-	}
-}
-
-func (s *socketSub) Gap(ch string) {
-	s.once.Do(func() { s.log.Warn("socket.io subscriber: the broker lost a publication", "channel", ch) })
 }
