@@ -25,6 +25,7 @@ package streams
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -123,8 +124,11 @@ func jsDate(t time.Time) string { return t.Format("Mon Jan 02 2006 15:04:05 GMT-
 
 func (a *App) liveness(w http.ResponseWriter, _ *http.Request) {
 	// The original pretty-printed this one answer with two spaces.
-	b := []byte("{\n  \"startTimestamp\": " + itoa(a.started.UnixMilli()) + ",\n  \"startTimestampHuman\": " + quote(jsDate(a.started)) +
-		",\n  \"uptimeSeconds\": " + itoa(int64(a.now().Sub(a.started)/time.Second)) + "\n}")
+	b, _ := json.MarshalIndent(struct {
+		Start      int64  `json:"startTimestamp"`
+		StartHuman string `json:"startTimestampHuman"`
+		Uptime     int64  `json:"uptimeSeconds"`
+	}{a.started.UnixMilli(), jsDate(a.started), int64(a.now().Sub(a.started) / time.Second)}, "", "  ")
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(b)
 }

@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport/ws"
 )
 
@@ -43,9 +44,13 @@ type peer struct {
 	limit  *rate.Limiter
 	sub    *hub.Subscription
 
+	// replayed holds, by kind, the kept copy a viewer was given on connect; the same message
+	// arriving live (published while the viewer joined) is not sent twice. Emptied once live
+	// messages pass those points, so the check then costs nothing.
 	mu        sync.Mutex
-	replayed  [][]byte // sent on connect; the same publication arriving live is not sent twice
-	lastReset []byte   // trackingOrientation of the sender's previous message if it was a reset
+	replayed  map[string]keptAt
+	pending   atomic.Bool // replayed is not empty
+	lastReset []byte      // trackingOrientation of the sender's previous message if it was a reset
 }
 
 func (a *App) socket(w http.ResponseWriter, r *http.Request) {
@@ -97,9 +102,13 @@ func (p *peer) join() {
 			if err != nil || len(h.Publications) == 0 {
 				continue
 			}
-			data := h.Publications[len(h.Publications)-1].Data
-			p.replayed = append(p.replayed, data)
-			p.conn.Send(data)
+			pub := h.Publications[len(h.Publications)-1]
+			if p.replayed == nil {
+				p.replayed = map[string]keptAt{}
+			}
+			p.replayed[kind] = keptAt{Kind: kind, Offset: pub.Offset, Epoch: h.Position.Epoch}
+			p.pending.Store(true)
+			p.conn.Send(pub.Data)
 		}
 	} else if err := a.db.senderJoined(ctx, p.id, p.stream, a.ms()); err != nil {
 		a.log.Warn("sender joined", "stream", p.stream, "err", err)
@@ -119,14 +128,36 @@ func (p *peer) Deliver(ev *hub.Event) {
 	if ev.Kind != hub.KindPublication || (ev.Pub.Info != nil && ev.Pub.Info.Client == p.id) {
 		return
 	}
-	p.mu.Lock()
-	if i := slices.IndexFunc(p.replayed, func(b []byte) bool { return bytes.Equal(b, ev.Pub.Data) }); i >= 0 {
-		p.replayed = slices.Delete(p.replayed, i, i+1)
-		p.mu.Unlock()
+	if p.pending.Load() && p.replayedAlready(ev.Pub.Info) {
 		return
 	}
-	p.mu.Unlock()
 	p.conn.Send(ev.Pub.Data)
+}
+
+// keptAt is where a relayed message's kept copy stands, carried in the relayed publication's
+// client info, so a viewer can tell the message it was replayed from a newer, equal one.
+type keptAt struct {
+	Kind   string `json:"k"`
+	Offset uint64 `json:"o"`
+	Epoch  string `json:"e"`
+}
+
+// replayedAlready reports whether a live message is one the viewer was replayed; a newer one
+// of the same kind ends the watch for that kind.
+func (p *peer) replayedAlready(info *broker.ClientInfo) bool {
+	var at keptAt
+	if info == nil || len(info.Info) == 0 || json.Unmarshal(info.Info, &at) != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.replayed[at.Kind]
+	if !ok {
+		return false
+	}
+	delete(p.replayed, at.Kind)
+	p.pending.Store(len(p.replayed) > 0)
+	return r.Epoch == at.Epoch && at.Offset <= r.Offset
 }
 
 // Gap: a viewer missed a relayed message; it is live data, so it simply goes on.
@@ -138,6 +169,7 @@ func (p *peer) OnMessage(_ *ws.Conn, data []byte) {
 		return
 	}
 	if p.limit != nil && !p.limit.Allow() {
+		metrics.Refused.WithLabelValues("stream_sender_rate").Inc()
 		p.a.log.Debug("sender over its rate", "stream", p.stream)
 		return
 	}
@@ -155,6 +187,7 @@ func (p *peer) OnMessage(_ *ws.Conn, data []byte) {
 	case "reset":
 		tracking := msg.tracking
 		if p.lastReset != nil && bytes.Equal(p.lastReset, tracking) {
+			p.a.log.Debug("reset dropped: the same as the sender's previous message", "stream", p.stream)
 			return // the original's reset-loop guard
 		}
 		p.lastReset = tracking
@@ -167,8 +200,13 @@ func (p *peer) OnMessage(_ *ws.Conn, data []byte) {
 	}
 	opts := broker.PublishOptions{Info: &broker.ClientInfo{Client: p.id}}
 	if kind != "" {
-		if _, err := p.a.hub.Publish(ctx, lastChannel(p.stream, kind), msg.out, broker.PublishOptions{HistorySize: 1, HistoryTTL: lastTTL}); err != nil {
+		// Kept first, then relayed: a viewer joining in between gets it both ways, and the
+		// kept copy's position in the relayed one lets it drop the second.
+		sp, err := p.a.hub.Publish(ctx, lastChannel(p.stream, kind), msg.out, broker.PublishOptions{HistorySize: 1, HistoryTTL: lastTTL})
+		if err != nil {
 			p.a.log.Warn("keep latest", "stream", p.stream, "err", err)
+		} else {
+			opts.Info.Info, _ = json.Marshal(keptAt{Kind: kind, Offset: sp.Offset, Epoch: sp.Epoch})
 		}
 	}
 	if _, err := p.a.hub.Publish(ctx, liveChannel(p.stream), msg.out, opts); err != nil {
@@ -312,8 +350,3 @@ func (a *App) announceEnd(ctx context.Context, id string) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}

@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -250,7 +251,12 @@ func TestFlow(t *testing.T) {
 
 func flow(t *testing.T, useStore func(*config.Config)) {
 	wca := newFakeWCA(t)
-	n := start(t, wca, useStore)
+	n := start(t, wca, func(c *config.Config) {
+		c.Apps.Streams.SenderRate = 0 // sync markers on a slow machine could spend it (TestSenderRate tests it)
+		if useStore != nil {
+			useStore(c)
+		}
+	})
 	plain := &http.Client{Timeout: guard}
 	token, who := login(t, n.URL, "good-1")
 	if who["wcaID"] != "2099TEST01" || who["name"] != "Test User (2099TEST01)" {
@@ -321,9 +327,9 @@ func flow(t *testing.T, useStore func(*config.Config)) {
 	sender.send(reset)
 	sender.send(reset)
 	sender.send(`{"event":"move","data":{"latestMove":{"family":"U","amount":-1,"type":"blockMove"}}}`)
-	for _, v := range []*socket{v1, late} {
+	for i, v := range []*socket{v1, late} {
 		if got := v.read(); got["event"] != "reset" {
-			t.Fatalf("want the reset: %v", got)
+			t.Fatalf("viewer %d: want the reset: %v", i, got)
 		}
 		if got := v.read(); got["event"] != "move" || got["data"].(map[string]any)["latestMove"].(map[string]any)["family"] != "U" {
 			t.Fatalf("after the duplicate reset: %v", got)
@@ -437,5 +443,48 @@ func TestStreamEnds(t *testing.T) {
 	u := strings.Replace(n.URL, "http", "ws", 1) + "/v0/streams/" + id + "/socket"
 	if _, res, err := websocket.DefaultDialer.Dial(u, nil); err == nil || res.StatusCode != 404 {
 		t.Fatalf("ended stream still dials: %v", err)
+	}
+}
+
+// refusedSenderRate reads the count of sender messages dropped for their rate.
+func refusedSenderRate(t *testing.T, base string) int {
+	t.Helper()
+	r := do(t, &http.Client{Timeout: guard}, "GET", base+"/metrics")
+	for _, line := range strings.Split(r.body, "\n") {
+		if v, ok := strings.CutPrefix(line, `switchboard_refused_total{limit="stream_sender_rate"} `); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestSenderRate: past its rate a sender's messages are dropped, counted, and never relayed
+// or kept for late viewers.
+func TestSenderRate(t *testing.T) {
+	wca := newFakeWCA(t)
+	n := start(t, wca, func(c *config.Config) { c.Apps.Streams.SenderRate = 0.001 }) // a burst of 1, then one per 1000 s
+	plain := &http.Client{Timeout: guard}
+	token, _ := login(t, n.URL, "good-1")
+	var created struct{ Stream struct{ StreamID string } }
+	_ = json.Unmarshal([]byte(do(t, plain, "POST", n.URL+"/v0/streams?twizzleAccessToken="+token).body), &created)
+	id := created.Stream.StreamID
+	sender := dial(t, n.URL, id, token)
+	viewer := dial(t, n.URL, id, "")
+	_ = viewer
+	before := refusedSenderRate(t, n.URL)
+	for _, family := range []string{"R", "U", "F", "L"} {
+		sender.send(`{"event":"move","data":{"latestMove":{"family":"` + family + `","amount":1,"type":"blockMove"}}}`)
+	}
+	// All four are read by the server once three are counted as dropped.
+	for deadline := time.Now().Add(guard); refusedSenderRate(t, n.URL)-before < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %d of the 3 over the rate", refusedSenderRate(t, n.URL)-before)
+		}
+	}
+	// The one that passed is the stream's latest move.
+	late := dial(t, n.URL, id, "")
+	if got := late.read(); got["event"] != "move" || got["data"].(map[string]any)["latestMove"].(map[string]any)["family"] != "R" {
+		t.Fatalf("latest move %v", got)
 	}
 }
