@@ -104,11 +104,11 @@ func TestModes(t *testing.T) {
 	})
 	t.Run("stream", func(t *testing.T) {
 		rep, err := runStream([]string{"-url", url, "-viewers", "8", "-rate", "40", "-duration", "300ms"})
-		if err == nil && (rep.Sent == 0 || rep.Received != rep.Expected || rep.Samples != int(rep.Received)) {
-			t.Fatalf("every move must reach every viewer: %+v", rep)
-		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rep.Sent == 0 || rep.Received != rep.Expected || rep.Samples != int(rep.Received) {
+			t.Fatalf("every move must reach every viewer: %+v", rep)
 		}
 	})
 	t.Run("refuses targets off this machine", func(t *testing.T) {

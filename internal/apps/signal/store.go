@@ -331,8 +331,11 @@ type filter struct {
 	IDs          []string
 }
 
-func (f filter) where(b *q) *q {
-	b.sql(" FROM signal_offers o WHERE o.gen = ").arg(f.Gen).sql(" AND o.expires_at > ").arg(f.Now)
+func (f filter) where(b *q) *q { return f.conds(b.sql(" FROM signal_offers o")) }
+
+// conds writes " WHERE …" over the offers aliased o.
+func (f filter) conds(b *q) *q {
+	b.sql(" WHERE o.gen = ").arg(f.Gen).sql(" AND o.expires_at > ").arg(f.Now)
 	if len(f.AnyTags) > 0 {
 		b.sql(" AND EXISTS (SELECT 1 FROM signal_offer_tags t WHERE t.gen = o.gen AND t.offer_id = o.id AND t.tag IN ").in(f.AnyTags).sql(")")
 	}
@@ -417,12 +420,7 @@ func (d db) tagCounts(ctx context.Context, f filter, prefix string, byPeers bool
 	if byPeers {
 		count, order = "COUNT(DISTINCT o.owner)", "n DESC, t.tag ASC"
 	}
-	b := (&q{}).sql("SELECT t.tag, " + count + " AS n FROM signal_offer_tags t JOIN signal_offers o ON o.gen = t.gen AND o.id = t.offer_id")
-	inner := f.where(&q{})
-	// f.where writes " FROM signal_offers o WHERE …": reuse its conditions after the join.
-	cond := strings.TrimPrefix(inner.String(), " FROM signal_offers o")
-	b.args = inner.args
-	b.sql(cond)
+	b := f.conds((&q{}).sql("SELECT t.tag, " + count + " AS n FROM signal_offer_tags t JOIN signal_offers o ON o.gen = t.gen AND o.id = t.offer_id"))
 	if prefix != "" {
 		b.sql(` AND t.tag LIKE `).arg(likePrefix(prefix)).sql(` ESCAPE '\'`)
 	}
