@@ -113,3 +113,28 @@ test('auth, rename, events, leave, and what is refused', async () => {
   await b.until(() => b.seen.message.some((m) => m.text === `${n}x hat verlassen.`) && b.seen.status.length > count);
   b.sock.disconnect();
 });
+
+test('a held key (35 clicks/s for 3 s, frust-web on 2.3.0) loses no click, with the default limits', async () => {
+  const a = connect(io23); const b = connect(io4);
+  await Promise.all([a.connected, b.connected]);
+  await Promise.all([a, b].map((c) => c.until(() => c.seen.stats.length > 0)));
+  const before = await api('/current_stats');
+  const n = 'K' + Date.now().toString(36).slice(-6);
+  const total = 105;
+  // One click per key repeat, as frust-web sends them (the pace is the client's; nothing
+  // here depends on how fast the server answers).
+  await new Promise((resolve) => {
+    let sent = 0;
+    const t = setInterval(() => {
+      a.sock.emit('click', { user: n, comment: '', style: 'fire ' });
+      if (++sent === total) { clearInterval(t); resolve(); }
+    }, 1000 / 35);
+  });
+  await b.until(() => b.seen.click.filter((c) => c.user === n).length === total);
+  assert.ok(b.seen.click.filter((c) => c.user === n).every((c) => c.style === 'fire'), 'the /fire style arrives');
+  const after = await api('/current_stats');
+  assert.ok(after.click_count_total - before.click_count_total >= total);
+  const users = await api('/users');
+  assert.equal(users.find((u) => u.name === n).click_count, total);
+  a.sock.disconnect(); b.sock.disconnect();
+});

@@ -31,8 +31,11 @@ func run() error {
 		return err
 	}
 	log := newLogger(cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n, err := node.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -42,6 +45,18 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	go func() {
+		// SIGTERM (an orchestrator) drains after the drain delay, so that load balancers see
+		// /readyz fail first; Ctrl-C, or a second signal, drains at once.
+		sig := <-sigs
+		log.Info("shutting down", "signal", sig.String())
+		if sig == os.Interrupt {
+			n.Server.SkipDrainDelay()
+		}
+		cancel()
+		<-sigs
+		n.Server.SkipDrainDelay()
+	}()
 	return n.Serve(ctx, ln)
 }
 

@@ -80,6 +80,10 @@ type Config struct {
 	LogJSON  bool   `json:"log_json"`
 
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// DrainDelay: on SIGTERM the node keeps serving this long with /readyz at 503, so a load
+	// balancer takes it out of rotation before it stops accepting. SIGINT (Ctrl-C) and a
+	// second signal skip it.
+	DrainDelay Duration `json:"drain_delay"`
 	// Pprof serves /debug/pprof/ (Go profiles). Off by default: profiles cost CPU and should
 	// not be open to the internet.
 	Pprof bool `json:"pprof"`
@@ -117,9 +121,9 @@ type Streams struct {
 	// ClientURL is the web app the login callback redirects to with ?claimToken=.
 	ClientURL string        `json:"client_url"`
 	Provider  OAuthProvider `json:"provider"`
-	// RequireState refuses a login callback without the state set by /v0/auth/wca/start (login
-	// CSRF). Off only for clients that send users to the provider themselves, as the original
-	// web app did.
+	// RequireState refuses a login callback without a state, so every sign-in must start at
+	// /v0/auth/wca/start (closes login CSRF). Off by default: the original web app sends users
+	// to the provider itself, without a state. A callback with a state is always checked.
 	RequireState      bool     `json:"require_state"`
 	AnonymousStreams  bool     `json:"anonymous_streams"` // POST /v0/streams without a token (nobody can send)
 	StreamTimeout     Duration `json:"stream_timeout"`    // a stream without a sender for this long ends
@@ -194,6 +198,7 @@ func (p OAuthProvider) Resolved() (OAuthProvider, error) {
 // mode), so a frust-web checkout runs against the node unchanged.
 type Counter struct {
 	App
+	SocketIO      SocketIO `json:"socketio"`
 	Frontend      string   `json:"frontend"`
 	Events        []string `json:"events"`          // event names accepted
 	Styles        []string `json:"styles"`          // style classes accepted in a click
@@ -204,15 +209,44 @@ type Counter struct {
 	MaxLatestRows int      `json:"max_latest_rows"` // latest_clicks and latest_events
 }
 
+// SocketIO tunes one app's socket.io endpoint: what its clients and the proxies in front of
+// them depend on. The defaults are socket.io 4's own, except max_payload, which each app sizes
+// to its events.
+type SocketIO struct {
+	// PingInterval: how often the server pings (Engine.IO 4), or the client must (Engine.IO
+	// 3: the handshake tells it).
+	PingInterval Duration `json:"ping_interval"`
+	// PingTimeout: how long a missing pong (or ping) is tolerated after that.
+	PingTimeout Duration `json:"ping_timeout"`
+	// ConnectTimeout: a client that has not joined a namespace by then is closed.
+	ConnectTimeout Duration `json:"connect_timeout"`
+	// MaxPayload bounds one long-polling body or WebSocket message, in bytes.
+	MaxPayload int64 `json:"max_payload"`
+}
+
+// defaultSocketIO is socket.io 4's pingInterval, pingTimeout and connectTimeout with the given
+// payload bound.
+func defaultSocketIO(maxPayload int64) SocketIO {
+	return SocketIO{Duration(25 * time.Second), Duration(20 * time.Second), Duration(45 * time.Second), maxPayload}
+}
+
+func (s SocketIO) valid() bool {
+	return s.PingInterval > 0 && s.PingTimeout > 0 && s.ConnectTimeout > 0 && s.MaxPayload > 0
+}
+
 // Chat configures the keenchat-compatible surface: REST below Prefix, socket.io at
 // Prefix+"/socket.io/" and, when SocketIOAddr is set, also at /socket.io/ on a listener of its
 // own (keenchat's WEBSOCKETS_PORT, 5001).
 type Chat struct {
 	App
-	SocketIOAddr      string   `json:"socketio_addr"`
-	TokenTTL          Duration `json:"token_ttl"`           // login tokens expire after this
-	MaxMessageLength  int      `json:"max_message_length"`  // characters of one message
-	MaxPageSize       int      `json:"max_page_size"`       // messages one GET /message returns
+	SocketIO         SocketIO `json:"socketio"`
+	SocketIOAddr     string   `json:"socketio_addr"`
+	TokenTTL         Duration `json:"token_ttl"`          // login tokens expire after this
+	MaxMessageLength int      `json:"max_message_length"` // characters of one message
+	MaxPageSize      int      `json:"max_page_size"`      // messages one GET /message?limit= returns at most
+	// UnpagedMessages caps a GET /message without limit to the newest this many; 0 sends
+	// every match, as keenchat did (its Android client loads the whole list).
+	UnpagedMessages   int      `json:"unpaged_messages"`
 	PasswordMinLength int      `json:"password_min_length"` // characters
 	PostRate          float64  `json:"post_rate"`           // messages per second per user (burst 10); 0 = off
 	LoginRate         float64  `json:"login_rate"`          // logins and sign-ups per second per IP (burst 10); 0 = off
@@ -236,6 +270,7 @@ type Signal struct {
 	OfferMaxTTL       int64 `json:"offer_max_ttl"`      // ms
 	AnsweredOfferTTL  int64 `json:"answered_offer_ttl"` // ms an answered G4 offer lives on
 	SessionTTL        int64 `json:"session_ttl"`        // ms a G1 session lives
+	PeerTTL           int64 `json:"peer_ttl"`           // ms a G2 registration holds its id (then: while it owns live offers)
 	CleanupInterval   int64 `json:"cleanup_interval"`   // ms between sweeps of expired rows
 	MaxOffersPerReq   int   `json:"max_offers_per_request"`
 	MaxTopicsPerOffer int   `json:"max_topics_per_offer"` // G2
@@ -250,7 +285,11 @@ type Signal struct {
 	MaxTotalOps       int   `json:"max_total_operations"`       // G4 offers + candidates per request
 	TimestampMaxAge   int64 `json:"timestamp_max_age"`          // ms a G4 signature is valid
 	TimestampMaxAhead int64 `json:"timestamp_max_future"`       // ms a G4 timestamp may be ahead
-	RequestsPerIP     int   `json:"requests_per_ip_per_second"` // G4 /rpc; 0 = off
+	RequestsPerIP     int   `json:"requests_per_ip_per_second"` // G4 /rpc, sustained; 0 = off
+	// RequestsBurst is how many G4 requests one address may send at once. The header-auth
+	// client (0.21) sends each call as its own request, 60 at a time in normal use; the
+	// original limited nothing unless a proxy header named the client.
+	RequestsBurst int `json:"requests_burst"`
 }
 
 // Limits bounds what one client can make the server do.
@@ -286,8 +325,12 @@ func Default() Config {
 		Broker:          "memory",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
-		AllowAnonymous:  true,
-		CORSOrigins:     []string{"*"},
+		// HAProxy's default health check (every 2 s, down after 3 failures) sees a 503
+		// within 6 s; Kubernetes' readiness probe every 10 s is better served by a preStop
+		// sleep (deploy/).
+		DrainDelay:     Duration(5 * time.Second),
+		AllowAnonymous: true,
+		CORSOrigins:    []string{"*"},
 		Limits: Limits{
 			MaxMessageBytes:      64 << 10,
 			MaxBodyBytes:         1 << 20,
@@ -322,28 +365,32 @@ func Default() Config {
 				V4:  App{Enabled: true, Prefix: "/rondevu/v4"},
 				// rondevu's defaults (spec A1.8, A2.5, A3); the README's are wrong.
 				OfferDefaultTTL: 60000, OfferMinTTL: 60000, OfferMaxTTL: 86400000,
-				AnsweredOfferTTL: 30000, SessionTTL: 300000, CleanupInterval: 60000,
+				AnsweredOfferTTL: 30000, SessionTTL: 300000, PeerTTL: 86400000, CleanupInterval: 60000,
 				MaxOffersPerReq: 100, MaxTopicsPerOffer: 50, MaxSDPSize: 65536,
 				MaxCandidateSize: 4096, MaxCandidateDepth: 10, MaxCandidatesReq: 100, MaxCandidatesOff: 50,
 				MaxOffersPerPeer: 1000, MaxTotalOffers: 100000, MaxBatchSize: 100, MaxTotalOps: 1000,
-				TimestampMaxAge: 60000, TimestampMaxAhead: 60000, RequestsPerIP: 50,
+				TimestampMaxAge: 60000, TimestampMaxAhead: 60000, RequestsPerIP: 50, RequestsBurst: 200,
 			},
 			Chat: Chat{
-				App: App{Enabled: true, Prefix: "/chat"}, TokenTTL: Duration(30 * 24 * time.Hour),
+				App: App{Enabled: true, Prefix: "/chat"}, SocketIO: defaultSocketIO(100 << 10), TokenTTL: Duration(30 * 24 * time.Hour),
 				MaxMessageLength: 4000, MaxPageSize: 1000, PasswordMinLength: 6, PostRate: 5, LoginRate: 1,
 				TypingInterval: Duration(300 * time.Millisecond),
 			},
 			Counter: Counter{
-				App: App{Enabled: true, Prefix: ""},
+				App: App{Enabled: true, Prefix: ""}, SocketIO: defaultSocketIO(16 << 10),
 				// The event names frust-web sends, and its click colours and lines (plus the
 				// style of the server's own messages).
-				Events:  []string{"fuck", "belasto", "einstein", "satan", "666", "fu", "exmatrikulieren", "pride", "fireworks", "rickroll", "sas", "lemma 6.7"},
-				Styles:  []string{"green", "purple", "blue", "yellow", "black", "white", "small", "big", "dotted", "dashed", "medium", "highlight"},
-				MaxName: 15, MaxComment: 75, ClickRate: 10, HistoryDays: 6, MaxLatestRows: 10000,
+				Events: []string{"fuck", "belasto", "einstein", "satan", "666", "fu", "exmatrikulieren", "pride", "fireworks", "rickroll", "sas", "lemma 6.7"},
+				Styles: []string{"green", "purple", "blue", "yellow", "black", "white", "small", "big", "dotted", "dashed",
+					"fire", "fancy", "medium", "highlight"},
+				// frust-web sends a click per key repeat: a held Enter is 20–35 clicks/s, and
+				// a human at full speed must never lose one. 50/s (burst 100) covers the
+				// fastest key repeat; a script gets no further.
+				MaxName: 15, MaxComment: 75, ClickRate: 50, HistoryDays: 6, MaxLatestRows: 10000,
 			},
 			Streams: Streams{
 				App: App{Enabled: true, Prefix: ""}, ClientURL: "http://localhost:1234/",
-				Provider: OAuthProvider{Preset: "wca"}, RequireState: true,
+				Provider:      OAuthProvider{Preset: "wca"},
 				StreamTimeout: Duration(10 * time.Minute), ClaimTTL: Duration(10 * time.Minute),
 				TokenTTL: Duration(90 * 24 * time.Hour), MaxStreamsPerUser: 10, MaxFrameBytes: 16 << 10, SenderRate: 60,
 			},
@@ -475,12 +522,14 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv(EnvPrefix + "TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
 	}
-	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%sSHUTDOWN_TIMEOUT: %w", EnvPrefix, err)
+	for k, p := range map[string]*Duration{"SHUTDOWN_TIMEOUT": &cfg.ShutdownTimeout, "DRAIN_DELAY": &cfg.DrainDelay} {
+		if v := getenv(EnvPrefix + k); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
+			}
+			*p = Duration(d)
 		}
-		cfg.ShutdownTimeout = Duration(d)
 	}
 	return nil
 }
@@ -510,6 +559,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Addr == "" {
 		errs = append(errs, errors.New("addr is empty"))
+	}
+	if c.ShutdownTimeout <= 0 || c.DrainDelay < 0 {
+		errs = append(errs, errors.New("shutdown_timeout must be positive and drain_delay not negative"))
 	}
 	switch c.Broker {
 	case "", "memory":
@@ -575,14 +627,19 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Apps.Signal.validate()...)
-	if ch := c.Apps.Chat; ch.TokenTTL <= 0 || ch.MaxMessageLength <= 0 || ch.MaxPageSize <= 0 || ch.PasswordMinLength < 1 || ch.PostRate < 0 || ch.LoginRate < 0 || ch.TypingInterval < 0 {
-		errs = append(errs, errors.New("apps.chat: token_ttl, max_message_length, max_page_size and password_min_length must be positive, rates and typing_interval not negative"))
+	if ch := c.Apps.Chat; ch.TokenTTL <= 0 || ch.MaxMessageLength <= 0 || ch.MaxPageSize <= 0 || ch.UnpagedMessages < 0 || ch.PasswordMinLength < 1 || ch.PostRate < 0 || ch.LoginRate < 0 || ch.TypingInterval < 0 {
+		errs = append(errs, errors.New("apps.chat: token_ttl, max_message_length, max_page_size and password_min_length must be positive, unpaged_messages, rates and typing_interval not negative"))
 	}
 	if st := c.Apps.Streams; st.StreamTimeout <= 0 || st.ClaimTTL <= 0 || st.TokenTTL <= 0 || st.MaxStreamsPerUser < 1 || st.MaxFrameBytes < 256 || st.SenderRate < 0 {
 		errs = append(errs, errors.New("apps.streams: timeouts and TTLs must be positive, max_streams_per_user at least 1, max_frame_bytes at least 256, sender_rate not negative"))
 	}
 	if p := c.Apps.Streams.Provider; p.Preset != "" && p.Preset != "wca" {
 		errs = append(errs, fmt.Errorf("apps.streams.provider.preset %q: only \"wca\" is built in", p.Preset))
+	}
+	for name, sio := range map[string]SocketIO{"chat": c.Apps.Chat.SocketIO, "counter": c.Apps.Counter.SocketIO} {
+		if !sio.valid() {
+			errs = append(errs, fmt.Errorf("apps.%s.socketio: ping_interval, ping_timeout, connect_timeout and max_payload must be positive", name))
+		}
 	}
 	if co := c.Apps.Counter; co.MaxName < 1 || co.MaxComment < 1 || co.ClickRate < 0 || co.HistoryDays < 0 || co.MaxLatestRows < 1 {
 		errs = append(errs, errors.New("apps.counter: max_name, max_comment and max_latest_rows must be positive, click_rate and history_days not negative"))
@@ -600,7 +657,7 @@ func (s *Signal) validate() []error {
 	}
 	for name, v := range map[string]int64{
 		"offer_default_ttl": s.OfferDefaultTTL, "offer_min_ttl": s.OfferMinTTL, "offer_max_ttl": s.OfferMaxTTL,
-		"answered_offer_ttl": s.AnsweredOfferTTL, "session_ttl": s.SessionTTL, "cleanup_interval": s.CleanupInterval,
+		"answered_offer_ttl": s.AnsweredOfferTTL, "session_ttl": s.SessionTTL, "peer_ttl": s.PeerTTL, "cleanup_interval": s.CleanupInterval,
 		"timestamp_max_age": s.TimestampMaxAge, "timestamp_max_future": s.TimestampMaxAhead,
 	} {
 		if v < 1000 {
@@ -625,6 +682,9 @@ func (s *Signal) validate() []error {
 	}
 	if s.RequestsPerIP < 0 {
 		errs = append(errs, errors.New("apps.signal.requests_per_ip_per_second cannot be negative"))
+	}
+	if s.RequestsBurst < 0 {
+		errs = append(errs, errors.New("apps.signal.requests_burst cannot be negative"))
 	}
 	return errs
 }

@@ -52,6 +52,16 @@ func OriginAllowed(origins []string) func(origin string) bool {
 	return func(origin string) bool { return anyOrigin || slices.Contains(origins, origin) }
 }
 
+// OriginChecker allows WebSocket upgrades from the listed origins ("*" allows any) and from
+// clients that send no Origin (non-browsers); every WebSocket endpoint of every app uses it.
+func OriginChecker(origins []string) func(r *http.Request) bool {
+	allowed := OriginAllowed(origins)
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		return o == "" || allowed(o)
+	}
+}
+
 // JSON writes v with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

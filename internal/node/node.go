@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/chat"
 	"github.com/switchboard/switchboard/internal/apps/counter"
@@ -126,30 +125,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	return n, nil
 }
 
-// Serve runs until ctx ends, then drains.
+// Serve runs until ctx ends, then drains. The apps' background work (relays, cleanup) runs
+// until the drain is over: the node serves fully during its drain delay.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	var extra []server.Listener
 	for addr, h := range n.extra {
 		eln, err := net.Listen("tcp", addr)
 		if err != nil {
+			for _, l := range extra {
+				_ = l.Listener.Close()
+			}
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
-		srv := &http.Server{Handler: n.Server.Wrap(h), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-		n.log.Info("listening", "addr", eln.Addr().String(), "for", "chat socket.io")
-		wg.Go(func() { _ = srv.Serve(eln) })
-		// The registry drains its sockets with the main server's; this closes the listener
-		// and waits for plain requests.
-		context.AfterFunc(ctx, func() {
-			sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownTimeout.D())
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		})
+		extra = append(extra, server.Listener{Name: "chat socket.io", Listener: eln, Handler: h})
 	}
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
 	for _, run := range n.background {
-		wg.Go(func() { run(ctx) })
+		wg.Go(func() { run(bg) })
 	}
-	return n.Server.Serve(ctx, ln)
+	err := n.Server.Serve(ctx, ln, extra...)
+	stop()
+	wg.Wait()
+	return err
 }
 
 // Close releases the broker and the store.

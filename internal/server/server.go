@@ -2,8 +2,10 @@
 // shared middleware, serves /healthz, /readyz and /metrics, and drains on shutdown.
 //
 // Lifecycle: New (build, mount) → Serve (accept until the context ends) → drain: readiness
-// turns 503, the listener closes, every WebSocket is flushed and closed with 1001 and every
-// SSE stream ended, in-flight requests finish, all within ShutdownTimeout.
+// turns 503 while the node keeps serving for DrainDelay (a load balancer takes it out of
+// rotation meanwhile), then the listeners close, every connection is told goodbye in its
+// app's own way, flushed and closed (WebSocket 1001, an SSE disconnect event, a socket.io
+// transport close), and in-flight requests finish, all within ShutdownTimeout.
 package server
 
 import (
@@ -54,11 +56,22 @@ type Server struct {
 	// limiter is shared by every listener, so a client's rate is one budget.
 	limitOnce sync.Once
 	limiter   *httpx.IPLimiter
+	// skipDelay ends the drain delay early (SkipDrainDelay).
+	skipOnce  sync.Once
+	skipDelay chan struct{}
+}
+
+// Listener is an extra listener of the node, with its own handler (keenchat's socket.io
+// port); it opens and drains with the main one.
+type Listener struct {
+	Name     string
+	Listener net.Listener
+	Handler  http.Handler
 }
 
 // New builds the server and mounts apps.
 func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg *transport.Registry, version string, mounts ...Mount) *Server {
-	s := &Server{cfg: cfg, log: log, store: db, broker: b, registry: reg, version: version}
+	s := &Server{cfg: cfg, log: log, store: db, broker: b, registry: reg, version: version, skipDelay: make(chan struct{})}
 	mux := http.NewServeMux()
 	wrap := named
 	ops := httpx.NewRouter(mux, "", wrap)
@@ -157,46 +170,86 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, status, checks)
 }
 
-// Serve accepts on ln until ctx ends, then drains. It returns nil after a clean drain.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+// SkipDrainDelay makes a drain (under way or to come) skip its delay: for Ctrl-C, a second
+// signal, or tests.
+func (s *Server) SkipDrainDelay() { s.skipOnce.Do(func() { close(s.skipDelay) }) }
+
+// Serve accepts on ln, and on each extra listener with its handler (behind the same
+// middleware), until ctx ends, then drains. It returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, extra ...Listener) error {
+	all := append([]Listener{{Name: "main", Listener: ln, Handler: s.handler}}, extra...)
+	servers := make([]*http.Server, len(all))
+	errc := make(chan error, len(all))
+	for i, l := range all {
+		h := l.Handler
+		if i > 0 {
+			h = s.Wrap(h)
+		}
+		servers[i] = &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		go func() { errc <- servers[i].Serve(l.Listener) }()
+		if i == 0 {
+			s.log.Info("listening", "addr", l.Listener.Addr().String(), "version", s.version)
+		} else {
+			s.log.Info("listening", "addr", l.Listener.Addr().String(), "for", l.Name)
+		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("listening", "addr", ln.Addr().String(), "version", s.version)
 	select {
 	case err := <-errc:
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
 	}
-	return s.drain(srv, errc)
+	return s.drain(servers, errc)
 }
 
-func (s *Server) drain(srv *http.Server, errc <-chan error) error {
+func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
+	s.draining.Store(true)
+	if d := s.cfg.DrainDelay.D(); d > 0 {
+		s.log.Info("draining: /readyz answers 503, still serving", "for", d)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.skipDelay:
+			t.Stop()
+		}
+	}
 	timeout := s.cfg.ShutdownTimeout.D()
 	s.log.Info("draining", "connections", s.registry.Len(), "timeout", timeout)
-	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Shutdown closes the listener at once and waits for plain requests; it knows nothing of
-	// hijacked WebSockets and would wait forever on SSE streams, so the registry closes both.
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(ctx) }()
+	// Shutdown closes the listeners at once and waits for plain requests; it knows nothing
+	// of hijacked WebSockets and would wait forever on SSE streams, so the registry closes
+	// those: each connection is told goodbye, flushed, then closed.
+	shut := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { shut <- srv.Shutdown(ctx) }()
+	}
 	var errs []error
 	if err := s.registry.Drain(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("connections still open after %s: %w", timeout, err))
 	}
-	if err := <-shut; err != nil {
-		errs = append(errs, fmt.Errorf("requests still running after %s: %w", timeout, err))
-		_ = srv.Close()
+	for range servers {
+		if err := <-shut; err != nil {
+			errs = append(errs, fmt.Errorf("requests still running after %s: %w", timeout, err))
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, err)
+	if len(errs) > 0 {
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
 	s.log.Info("drained", "left", s.registry.Len())
 	return errors.Join(errs...)

@@ -83,8 +83,10 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *
 	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		PingInterval: cfg.Limits.PingInterval.D(), PingTimeout: cfg.Limits.PongTimeout.D() + 10*time.Second,
-		MaxPayload: 100 << 10, Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
+		Config: sio.FromConfig(c.SocketIO), CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
+		Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
+		// keenchat told every socket to reload when it restarted; the sockets reconnect.
+		Goodbye: "refresh page",
 	})
 	if err != nil {
 		return nil, err
@@ -98,8 +100,9 @@ func (*App) Name() string { return "chat" }
 // SocketIO is the socket.io endpoint, for a listener of its own (keenchat's port 5001).
 func (a *App) SocketIO() http.Handler { return a.sio }
 
-// Run sweeps expired tokens hourly until ctx ends; then it tells every socket to reload
-// (`refresh page`), since the node is going away, and stops relaying.
+// Run sweeps expired tokens hourly until ctx ends, then stops relaying. (Each socket is told
+// to reload, `refresh page`, as the node drains: the socket.io transport sends it just before
+// closing that socket.)
 func (a *App) Run(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -112,7 +115,6 @@ func (a *App) Run(ctx context.Context) {
 				a.log.Info("token cleanup", "expired", n)
 			}
 		case <-ctx.Done():
-			a.sio.IO().Emit("refresh page")
 			a.sio.Close()
 			return
 		}
@@ -632,7 +634,11 @@ func (a *App) getMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		*p.dst = v
 	}
-	q.Limit = a.cfg.MaxPageSize
+	// Without a limit, every match, as keenchat answered: its Android client loads the whole
+	// list and filters it itself, so a default page would silently hide older history. The
+	// list is streamed from the store, so its length costs no memory; unpaged_messages caps
+	// it (the newest ones) where the table is too large to send whole.
+	q.Limit = a.cfg.UnpagedMessages
 	if l, ok := queryID(w, r, "limit"); !ok {
 		return
 	} else if l != nil {
@@ -642,16 +648,52 @@ func (a *App) getMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = int(min(*l, int64(a.cfg.MaxPageSize)))
 	}
-	ms, err := a.db.messages(r.Context(), q)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
 	if q.ID != nil {
+		ms, err := a.db.messages(r.Context(), q)
+		if err != nil {
+			a.internal(w, r, err)
+			return
+		}
 		one(w, ms, "message")
 		return
 	}
-	httpx.JSON(w, http.StatusOK, ms)
+	a.streamMessages(w, r, q)
+}
+
+// streamMessages writes the messages q matches as one JSON array, row by row.
+func (a *App) streamMessages(w http.ResponseWriter, r *http.Request, q messageQuery) {
+	started := false
+	err := a.db.eachMessage(r.Context(), q, func(m Message) error {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		sep := ","
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			sep = "["
+		}
+		_, err = io.WriteString(w, sep)
+		if err == nil {
+			_, err = w.Write(b)
+		}
+		return err
+	})
+	switch {
+	case err != nil && !started:
+		a.internal(w, r, err)
+	case err != nil:
+		// The status is sent: cut the response short, so the client sees a broken list
+		// rather than a complete-looking partial one.
+		a.log.Error("chat: message list cut short", "err", err)
+		panic(http.ErrAbortHandler)
+	case !started:
+		httpx.JSON(w, http.StatusOK, []Message{})
+	default:
+		_, _ = io.WriteString(w, "]\n")
+	}
 }
 
 func (a *App) getMessage(w http.ResponseWriter, r *http.Request) {

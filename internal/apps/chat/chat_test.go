@@ -358,3 +358,50 @@ func TestHostileFramesAndSeparateListener(t *testing.T) {
 	}
 	want(t, call(t, "GET", "http://"+extra+"/chat/channel", ""), 404)
 }
+
+// TestUnpagedMessageList: keenchat's Android client loads GET /message unfiltered and filters
+// it itself, so a request without limit gets every message (streamed), however small the page
+// size; limit pages as before, and unpaged_messages caps the unpaged list when set.
+func TestUnpagedMessageList(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		unpaged         int
+		query           string
+		wantFirst, want int // index of the oldest message listed, and how many
+	}{
+		{"no limit: every message, oldest first", 0, "", 0, 7},
+		{"no limit, filtered", 0, "?channel_id=1", 0, 7},
+		{"limit: capped at max_page_size", 0, "?limit=100", 4, 3},
+		{"unpaged_messages caps the unpaged list to the newest", 4, "", 3, 4},
+		{"nothing matches", 0, "?channel_id=2", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := start(t, func(c *config.Config) {
+				c.Apps.Chat.MaxPageSize = 3
+				c.Apps.Chat.UnpagedMessages = tc.unpaged
+				c.Apps.Chat.PostRate = 0
+			})
+			base := n.URL + "/chat"
+			_, tok := login(t, base, "alice")
+			for i := range 7 {
+				want(t, call(t, "POST", base+"/message?auth="+tok, `{"message_text":"m`+strconv.Itoa(i)+`","channel_id":1}`), 200)
+			}
+			r := call(t, "GET", base+"/message"+tc.query, "")
+			want(t, r, 200)
+			var list []struct {
+				Text string `json:"message_text"`
+			}
+			if err := json.Unmarshal([]byte(r.body), &list); err != nil {
+				t.Fatalf("not a JSON array: %v: %s", err, r.body)
+			}
+			if len(list) != tc.want {
+				t.Fatalf("%d messages, want %d: %s", len(list), tc.want, r.body)
+			}
+			for i, m := range list {
+				if w := "m" + strconv.Itoa(tc.wantFirst+i); m.Text != w {
+					t.Fatalf("message %d is %q, want %q", i, m.Text, w)
+				}
+			}
+		})
+	}
+}

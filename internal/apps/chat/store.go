@@ -248,10 +248,18 @@ func (d db) deleteChannel(ctx context.Context, id int64) error {
 // before a message id, oldest first.
 type messageQuery struct {
 	ID, UserID, ChannelID, Time, Before *int64
-	Limit                               int
+	Limit                               int // 0: every match
 }
 
 func (d db) messages(ctx context.Context, q messageQuery) ([]Message, error) {
+	out := []Message{}
+	err := d.eachMessage(ctx, q, func(m Message) error { out = append(out, m); return nil })
+	return out, err
+}
+
+// eachMessage calls fn for each message q matches, oldest first: with a limit, the newest
+// Limit of them.
+func (d db) eachMessage(ctx context.Context, q messageQuery, fn func(Message) error) error {
 	var w where
 	w.eq("message_id", q.ID)
 	w.eq("user_id", q.UserID)
@@ -260,24 +268,31 @@ func (d db) messages(ctx context.Context, q messageQuery) ([]Message, error) {
 	if q.Before != nil {
 		w.add("message_id < ?", *q.Before)
 	}
-	w.args = append(w.args, q.Limit)
-	// The newest page, returned oldest first as keenchat listed them.
-	query := `SELECT * FROM (SELECT message_id, user_id, channel_id, message_text, time FROM chat_message` + w.String() +
-		` ORDER BY message_id DESC LIMIT $` + strconv.Itoa(len(w.args)) + `) page ORDER BY message_id`
+	query := `SELECT message_id, user_id, channel_id, message_text, time FROM chat_message` + w.String() + ` ORDER BY message_id`
+	if q.Limit > 0 {
+		w.args = append(w.args, q.Limit)
+		// The newest page, returned oldest first as keenchat listed them.
+		query = `SELECT * FROM (SELECT message_id, user_id, channel_id, message_text, time FROM chat_message` + w.String() +
+			` ORDER BY message_id DESC LIMIT $` + strconv.Itoa(len(w.args)) + `) page ORDER BY message_id`
+	}
 	rows, err := d.Read().QueryContext(ctx, query, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
+		return fmt.Errorf("list messages: %w", err)
 	}
 	defer rows.Close()
-	out := []Message{}
 	for rows.Next() {
 		var m Message
 		if err := rows.Scan(&m.ID, &m.UserID, &m.ChannelID, &m.Text, &m.Time); err != nil {
-			return nil, err
+			return fmt.Errorf("list messages: %w", err)
 		}
-		out = append(out, m)
+		if err := fn(m); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list messages: %w", err)
+	}
+	return nil
 }
 
 func (d db) createMessage(ctx context.Context, m *Message) error {

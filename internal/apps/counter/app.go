@@ -71,8 +71,8 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, p bro
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		PingInterval: cfg.Limits.PingInterval.D(), PingTimeout: cfg.Limits.PongTimeout.D() + 10*time.Second,
-		MaxPayload: 16 << 10, Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
+		Config: sio.FromConfig(c.SocketIO), CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
+		Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {
 		stop()

@@ -206,7 +206,11 @@ func TestClean(t *testing.T) {
 		}
 	}
 	a := &App{styles: set(config.Default().Apps.Counter.Styles)}
-	for in, want := range map[any]string{"green dotted": "green dotted", " ": "", "evil green": "green", 7: "", `red" onload="x`: ""} {
+	for in, want := range map[any]string{
+		"green dotted": "green dotted", " ": "", "evil green": "green", 7: "", `red" onload="x`: "",
+		// frust-web's /fire and /fancy (its CSS and /help define them).
+		"fire ": "fire", "fancy purple": "fancy purple", "big white": "big white",
+	} {
 		if got := a.style(in); got != want {
 			t.Errorf("style(%q) = %q, want %q", in, got, want)
 		}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
 
@@ -106,6 +107,7 @@ func (a *App) style(v any) string {
 
 func (c *conn) allowed() bool {
 	if c.limit != nil && !c.limit.Allow() {
+		metrics.Refused.WithLabelValues("counter_click_rate").Inc()
 		c.a.log.Debug("counter: over the click rate", "socket", c.id)
 		return false
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
@@ -55,7 +54,7 @@ func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logge
 		SlowCloseCode: DisconnectSlow,
 		Goodbye:       disconnectPush(DisconnectShutdown, "server shutting down", true),
 		Registry:      reg,
-		CheckOrigin:   OriginChecker(cfg.CORSOrigins),
+		CheckOrigin:   httpx.OriginChecker(cfg.CORSOrigins),
 	})
 	a.sseOpts = &sse.Options{
 		QueueBytes:   l.QueueBytes,
@@ -80,16 +79,6 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("POST /v1/api/presence_stats", a.apiPresenceStats)
 	r.HandleFunc("GET /v1/api/channels", a.apiChannels)
 	r.HandleFunc("POST /v1/api/disconnect", a.apiDisconnect)
-}
-
-// OriginChecker allows WebSocket upgrades from the listed origins ("*" allows any) and from
-// clients that send no Origin (non-browsers).
-func OriginChecker(origins []string) func(r *http.Request) bool {
-	allowed := httpx.OriginAllowed(origins)
-	return func(r *http.Request) bool {
-		o := r.Header.Get("Origin")
-		return o == "" || allowed(o)
-	}
 }
 
 // session is who a client is, as its token (or its absence) says.

@@ -514,21 +514,19 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 		}
 	}
 	<-done
-	// Now read what the slow client was sent: its stream ends with a slow-consumer close.
-	var ce *websocket.CloseError
+	// Now read what the slow client was sent: its stream ends. When the server could still
+	// write its close frame it says 3008; when the socket's buffers were full it could not,
+	// and the client only sees the connection end. Either way the server cut it off, and
+	// the metric below says why.
 	for {
 		_, _, err := slowConn.ReadMessage()
-		if err != nil {
-			var ok bool
-			ce, ok = err.(*websocket.CloseError)
-			if !ok {
-				t.Fatalf("slow client read error %v, want a close frame", err)
-			}
-			break
+		if err == nil {
+			continue
 		}
-	}
-	if ce.Code != 3008 {
-		t.Fatalf("slow client closed with %d %q, want 3008", ce.Code, ce.Text)
+		if ce, ok := err.(*websocket.CloseError); ok && ce.Code != 3008 && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("slow client closed with %d %q, want 3008", ce.Code, ce.Text)
+		}
+		break
 	}
 	if got := metric(t, n, `switchboard_disconnects_total{reason="slow"}`); got != slowBefore+1 {
 		t.Fatalf("slow disconnects counted %v, want %v", got, slowBefore+1)
@@ -683,6 +681,84 @@ func TestOpsEndpoints(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
 		t.Fatalf("CORS preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestDrainDelay: on SIGTERM the node first only turns /readyz to 503 and keeps serving (new
+// connections, subscriptions, deliveries), so a load balancer can take it out of rotation;
+// then it drains.
+func TestDrainDelay(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.DrainDelay = config.Duration(time.Hour) })
+	c := connect(t, n, "")
+	mustOK(t, c.call("subscribe", map[string]any{"channel": "d"}))
+	if code, _ := api(t, n, "GET", "/readyz", "", ""); code != 200 {
+		t.Fatalf("readyz before the drain: %d", code)
+	}
+	n.Terminate()
+	for deadline := time.Now().Add(guard); ; time.Sleep(10 * time.Millisecond) {
+		if code, body := api(t, n, "GET", "/readyz", "", ""); code == 503 {
+			if !strings.Contains(body, "draining") {
+				t.Fatalf("readyz while draining: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never answered 503 after the drain began")
+		}
+	}
+	// Still serving: a new client connects and subscribes, a publication reaches both.
+	late := connect(t, n, "")
+	mustOK(t, late.call("subscribe", map[string]any{"channel": "d"}))
+	if code, body := api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"d","data":"during the delay"}`); code != 200 {
+		t.Fatalf("publish during the drain delay: %d %s", code, body)
+	}
+	for _, cl := range []*wsClient{c, late} {
+		for p := cl.push(); p.Push != "pub" || string(p.Data) != `"during the delay"`; p = cl.push() {
+		}
+	}
+	if err := n.stop(); err != nil { // skips the rest of the delay
+		t.Fatalf("drain: %v", err)
+	}
+	for _, cl := range []*wsClient{c, late} {
+		for p := cl.push(); p.Push != "disconnect"; p = cl.push() {
+		}
+	}
+}
+
+// TestInvalidUTF8: a text frame that is not UTF-8 closes the connection with 1007 (RFC 6455
+// §8.1); binary frames are refused with 1003.
+func TestInvalidUTF8(t *testing.T) {
+	n := startNode(t, nil)
+	for _, tc := range []struct {
+		name string
+		mt   int
+		data []byte
+		code int
+	}{
+		{"invalid UTF-8 in a text frame", websocket.TextMessage, []byte("{\"id\":1,\"method\":\"connect\",\"params\":{\"name\":\"\xff\xfe\"}}"), websocket.CloseInvalidFramePayloadData},
+		{"a lone surrogate's bytes", websocket.TextMessage, []byte("\xed\xa0\x80"), websocket.CloseInvalidFramePayloadData},
+		{"binary frame", websocket.BinaryMessage, []byte("{}"), websocket.CloseUnsupportedData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, n, nil)
+			if err := c.conn.WriteMessage(tc.mt, tc.data); err != nil {
+				t.Fatal(err)
+			}
+			if ce := c.waitClosed(); ce == nil || ce.Code != tc.code {
+				t.Fatalf("close %v, want %d", ce, tc.code)
+			}
+		})
+	}
+	// Valid UTF-8 beyond ASCII is fine.
+	c := connect(t, n, "")
+	mustOK(t, c.call("subscribe", map[string]any{"channel": "utf8"}))
+	mustOK(t, c.call("publish", map[string]any{"channel": "utf8", "data": "grüße 🎉"}))
+	p := c.push()
+	for p.Push == "join" {
+		p = c.push()
+	}
+	if p.Push != "pub" || string(p.Data) != `"grüße 🎉"` {
+		t.Fatalf("push %+v", p)
 	}
 }
 

@@ -33,15 +33,22 @@ func gcm(key []byte) (cipher.AEAD, error) {
 
 // sealPeer returns the secret of peerID under key with the given IV (random when nil).
 func sealPeer(key []byte, peerID string, iv []byte) (string, error) {
+	secret, _, err := sealPeerIV(key, peerID, iv)
+	return secret, err
+}
+
+// sealPeerIV is sealPeer that also returns the IV used, as hex.
+func sealPeerIV(key []byte, peerID string, iv []byte) (secret, ivHex string, err error) {
 	aead, err := gcm(key)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if iv == nil {
 		iv = make([]byte, aead.NonceSize())
 		_, _ = rand.Read(iv)
 	}
-	return base64.StdEncoding.EncodeToString(aead.Seal(iv, iv, []byte(peerID), nil)), nil
+	ivHex = hex.EncodeToString(iv) // before Seal appends to iv's array
+	return base64.StdEncoding.EncodeToString(aead.Seal(iv, iv, []byte(peerID), nil)), ivHex, nil
 }
 
 // Errors of verifyBearer, worded as rondevu's middleware words them (all 401).
@@ -55,34 +62,35 @@ var (
 // maxCredentialLen bounds the header: an id and an 80-character secret fit many times over.
 const maxCredentialLen = 512
 
-// verifyBearer checks "Bearer <peerId>:<secret>" and returns the peer id.
-func verifyBearer(key []byte, header string) (string, *apiError) {
+// verifyBearer checks "Bearer <peerId>:<secret>" and returns the peer id and the IV its
+// secret was sealed with (hex), which tells one issued credential of an id from another.
+func verifyBearer(key []byte, header string) (peer, iv string, _ *apiError) {
 	if header == "" {
-		return "", errNoAuthHeader
+		return "", "", errNoAuthHeader
 	}
 	if len(header) > maxCredentialLen {
-		return "", errInvalidCreds
+		return "", "", errInvalidCreds
 	}
 	parts := strings.Split(header, " ")
 	if len(parts) != 2 || parts[0] != "Bearer" {
-		return "", errAuthFormat
+		return "", "", errAuthFormat
 	}
 	cred := strings.Split(parts[1], ":")
 	if len(cred) != 2 {
-		return "", errCredFormat
+		return "", "", errCredFormat
 	}
 	peerID, secret := cred[0], cred[1]
 	raw, err := atob(secret)
 	if err != nil {
-		return "", errInvalidCreds
+		return "", "", errInvalidCreds
 	}
 	aead, err := gcm(key)
 	if err != nil || len(raw) < aead.NonceSize()+aead.Overhead() {
-		return "", errInvalidCreds
+		return "", "", errInvalidCreds
 	}
 	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], nil)
 	if err != nil || subtle.ConstantTimeCompare(plain, []byte(peerID)) != 1 {
-		return "", errInvalidCreds
+		return "", "", errInvalidCreds
 	}
-	return peerID, nil
+	return peerID, hex.EncodeToString(raw[:aead.NonceSize()]), nil
 }

@@ -69,7 +69,7 @@ func FuzzBearer(f *testing.F) {
 	f.Add("Bearer :")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, header string) {
-		peer, e := verifyBearer(key, header)
+		peer, _, e := verifyBearer(key, header)
 		if e == nil && !strings.HasPrefix(header, "Bearer "+peer+":") {
 			t.Fatalf("accepted %q as %q", header, peer)
 		}

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -23,8 +24,11 @@ import (
 //     added the number of excluded peers);
 //   - a body that is not JSON, or a non-numeric limit/since/ttl, is a 400 instead of a 500 or
 //     an empty page; candidates have rondevu G4's size, depth and count limits;
-//   - /register ignores a custom peerId (0.1.3–0.1.4 let one peer take another's id), and
-//     its answer carries the peer's push channel as an extra field.
+//   - /register grants a custom peerId (0.1.3–0.1.4) only while the id is free: never
+//     registered, or its registration expired (peer_ttl) and it owns no live offer; the
+//     original checked live offers only, so one peer could take another's id. A credential
+//     is valid only while it is the last one issued for its id. The answer carries the
+//     peer's push channel as an extra field.
 type G2 struct{ s *Service }
 
 // G2 returns the G2 surface.
@@ -81,9 +85,20 @@ func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 // auth wraps a handler that needs the caller's peer id.
 func (g *G2) auth(h func(w http.ResponseWriter, r *http.Request, peer string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		peer, e := verifyBearer(g.s.credKey, r.Header.Get("Authorization"))
+		peer, iv, e := verifyBearer(g.s.credKey, r.Header.Get("Authorization"))
 		if e != nil {
 			fail(w, e)
+			return
+		}
+		// Only the credential last issued for an id is valid: once a freed id is registered
+		// again, its former holder's secret no longer works.
+		held, err := g.s.db.peerIV(r.Context(), peer)
+		if err != nil {
+			g.s.internal(w, r, err)
+			return
+		}
+		if held != "" && subtle.ConstantTimeCompare([]byte(held), []byte(iv)) != 1 {
+			fail(w, errInvalidCreds)
 			return
 		}
 		h(w, r, peer)
@@ -109,14 +124,46 @@ func (s *Service) body(w http.ResponseWriter, r *http.Request) (fields, bool) {
 	return f, true
 }
 
+// register issues a credential. 0.1.3–0.1.4 clients (0.7.10+) may ask for an id of their own
+// ({"peerId"}); it is granted while free, and the id is held (peer_ttl, or while it owns live
+// offers) so that nobody else can be issued a credential for it meanwhile. An unparsable
+// body is no request, as in the original.
 func (g *G2) register(w http.ResponseWriter, r *http.Request) {
-	peer := newPeerID()
-	secret, err := sealPeer(g.s.credKey, peer, nil)
+	b, err := readBody(w, r, g.s.bodyMax)
+	if errors.Is(err, errBodyTooLarge) {
+		httpx.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(g.s.bodyMax, 10)+" bytes")
+		return
+	}
+	peer, claim := newPeerID(), false
+	if f, err := decodeFields(b); err == nil && f["peerId"] != nil {
+		var id any
+		_ = json.Unmarshal(f["peerId"], &id)
+		s, ok := id.(string)
+		switch {
+		case !ok || s == "":
+			httpx.Error(w, http.StatusBadRequest, "Peer ID must be a non-empty string")
+			return
+		case jsLen(s) > 128:
+			httpx.Error(w, http.StatusBadRequest, "Peer ID must be 128 characters or less")
+			return
+		}
+		peer, claim = s, true
+	}
+	secret, iv, err := sealPeerIV(g.s.credKey, peer, nil)
 	if err != nil {
 		g.s.internal(w, r, err)
 		return
 	}
-	g.s.log.Info("g2 register", "peer", peer)
+	now := g.s.nowMS()
+	switch err := g.s.db.registerPeer(r.Context(), peer, iv, claim, now, now+g.s.cfg.PeerTTL); {
+	case errors.Is(err, errExists):
+		httpx.Error(w, http.StatusConflict, "Peer ID is already in use")
+		return
+	case err != nil:
+		g.s.internal(w, r, err)
+		return
+	}
+	g.s.log.Info("g2 register", "peer", peer, "chosen", claim)
 	httpx.JSON(w, http.StatusOK, struct {
 		PeerID  string `json:"peerId"`
 		Secret  string `json:"secret"`

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/config"
@@ -273,4 +274,60 @@ func restartKeepsEverything(t *testing.T, useStore func(*config.Config)) {
 	want(t, alice.do(t, "GET", "/offers/answers", nil), 200, `"sdp":"v=0 b"`, `"offerId":"`+id+`"`)
 	want(t, alice.do(t, "GET", "/offers/"+id+"/ice-candidates", nil), 200, `"candidate":{"candidate":"b"}`)
 	want(t, bob.do(t, "GET", "/push", nil), 200, `"channel":"`+bob.channel+`"`)
+}
+
+// TestG2CustomPeerID: a client-chosen id (0.1.3–0.1.4, client 0.7.10+) is granted while it is
+// free and refused with 409 while held; once its registration has expired and it owns no
+// live offer, it can be registered again, and the former holder's credential stops working.
+func TestG2CustomPeerID(t *testing.T) { eachStore(t, g2CustomPeerID) }
+
+func g2CustomPeerID(t *testing.T, useStore func(*config.Config)) {
+	n := startNode(t, func(c *config.Config) { useStore(c); c.Apps.Signal.PeerTTL = 1000 })
+	base := n.URL + "/rondevu"
+	claim := func(body any) (response, g2Peer) {
+		r := do(t, "POST", base+"/register", body)
+		var p struct{ PeerID, Secret, Channel string }
+		_ = json.Unmarshal(r.Body, &p)
+		return r, g2Peer{base, p.PeerID, p.Secret, p.Channel}
+	}
+	for _, tc := range []struct {
+		name   string
+		body   any
+		status int
+		msg    string
+	}{
+		{"empty id", map[string]any{"peerId": ""}, 400, "Peer ID must be a non-empty string"},
+		{"not a string", map[string]any{"peerId": 5}, 400, "Peer ID must be a non-empty string"},
+		{"too long", map[string]any{"peerId": strings.Repeat("x", 129)}, 400, "Peer ID must be 128 characters or less"},
+		{"128 characters", map[string]any{"peerId": strings.Repeat("é", 128)}, 200, `"peerId":"` + strings.Repeat("é", 128)},
+		{"unparsable body: a random id", "not json", 200, `"secret":`},
+		{"no peerId: a random id", map[string]any{}, 200, `"secret":`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := claim(tc.body)
+			want(t, r, tc.status, tc.msg)
+		})
+	}
+
+	r, alice := claim(map[string]any{"peerId": "alice"})
+	want(t, r, 200, `"peerId":"alice"`)
+	want(t, alice.do(t, "GET", "/offers/mine", nil), 200, `"peerId":"alice"`)
+	r, _ = claim(map[string]any{"peerId": "alice"})
+	want(t, r, 409, `{"error":"Peer ID is already in use"}`)
+
+	// bob owns a live offer: his id stays held after his registration expires.
+	r, bob := claim(map[string]any{"peerId": "bob"})
+	want(t, r, 200)
+	want(t, bob.do(t, "POST", "/offers", map[string]any{"offers": []any{map[string]any{"sdp": "v=0 bob", "topics": []string{"t"}, "ttl": 60000}}}), 200)
+
+	// Past peer_ttl (1 s here): alice's id is free again, bob's is not.
+	time.Sleep(1100 * time.Millisecond)
+	want(t, alice.do(t, "GET", "/offers/mine", nil), 200) // still hers until someone else registers it
+	r, _ = claim(map[string]any{"peerId": "bob"})
+	want(t, r, 409, "Peer ID is already in use")
+	r, mallory := claim(map[string]any{"peerId": "alice"})
+	want(t, r, 200, `"peerId":"alice"`)
+	want(t, mallory.do(t, "GET", "/offers/mine", nil), 200)
+	want(t, alice.do(t, "GET", "/offers/mine", nil), 401, "Invalid credentials")
+	want(t, bob.do(t, "GET", "/offers/mine", nil), 200, `"v=0 bob"`)
 }

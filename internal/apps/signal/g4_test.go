@@ -1,10 +1,14 @@
 package signal_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,7 +291,7 @@ func resignRaw(t testing.TB, p *g4Peer, method, canon string) map[string]any {
 }
 
 func TestG4RateLimit(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.RequestsPerIP = 1 })
+	n := startNode(t, func(c *config.Config) { c.Apps.Signal.RequestsPerIP, c.Apps.Signal.RequestsBurst = 1, 0 })
 	p := newG4Peer(n.URL + "/rondevu/v4")
 	call := rpcCall{Method: "countOffersByTags", Params: map[string]any{"tags": []string{"a"}}}
 	limited := 0
@@ -304,6 +308,34 @@ func TestG4RateLimit(t *testing.T) {
 	// ahead of that, however slow the machine.
 	if limited < 5 {
 		t.Fatalf("only %d of 10 requests were limited", limited)
+	}
+}
+
+// TestG4ClientBurst: the header-auth client sends each call as its own request; 60 at once
+// from one address pass with the default limits.
+func TestG4ClientBurst(t *testing.T) {
+	n := startNode(t, nil)
+	body, _ := json.Marshal([]rpcCall{{Method: "countOffersByTags", Params: map[string]any{"tags": []string{"a"}}}})
+	var wg sync.WaitGroup
+	answers := make([]string, 60)
+	for i := range answers {
+		wg.Go(func() {
+			c := &http.Client{Timeout: guard}
+			r, err := c.Post(n.URL+"/rondevu/v4/rpc", "application/json", bytes.NewReader(body))
+			if err != nil {
+				answers[i] = err.Error()
+				return
+			}
+			defer r.Body.Close()
+			b, _ := io.ReadAll(r.Body)
+			answers[i] = strconv.Itoa(r.StatusCode) + " " + string(b)
+		})
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if !strings.HasPrefix(a, `200 [{"success":true`) {
+			t.Fatalf("request %d of a burst of 60: %s", i, a)
+		}
 	}
 }
 

@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, log *
 		return nil, fmt.Errorf("signal: push key: %w", err)
 	}
 	if s.cfg.RequestsPerIP > 0 {
-		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), s.cfg.RequestsPerIP)
+		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), max(s.cfg.RequestsPerIP, s.cfg.RequestsBurst))
 	}
 	return s, nil
 }

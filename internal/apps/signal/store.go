@@ -72,10 +72,20 @@ CREATE TABLE signal_clock (id INTEGER PRIMARY KEY, t BIGINT NOT NULL);
 INSERT INTO signal_clock (id, t) VALUES (1, 0);
 `
 
+// peersSchema holds G2 registrations: which credential (its IV) an id was last issued with,
+// and until when the id is held against a new registration of the same id.
+const peersSchema = `
+CREATE TABLE signal_peers (id TEXT PRIMARY KEY, iv TEXT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX signal_peers_expires ON signal_peers (expires_at);
+`
+
 var migrations = []store.Migration{{
 	Version:  1,
 	SQL:      fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
 	Postgres: fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY"),
+}, {
+	Version: 2,
+	SQL:     peersSchema,
 }}
 
 // Errors of the store; each generation words them its own way.
@@ -627,6 +637,47 @@ func (d db) useNonce(ctx context.Context, key string, expiresAt int64) (bool, er
 	return n == 1, nil
 }
 
+// registerPeer records that id was issued a credential with iv and is held until expiresAt.
+// With claim (a client-chosen id) it fails with errExists while the id is held: registered
+// and not expired, or owning live G2 offers (the original's rule).
+func (d db) registerPeer(ctx context.Context, id, iv string, claim bool, now, expiresAt int64) error {
+	return d.Tx(ctx, func(tx *sql.Tx) error {
+		if claim {
+			var held int
+			err := tx.QueryRowContext(ctx, `SELECT
+				(SELECT COUNT(*) FROM signal_peers WHERE id = $1 AND expires_at > $2) +
+				(SELECT COUNT(*) FROM signal_offers WHERE gen = $3 AND owner = $1 AND expires_at > $2)`, id, now, gen2).Scan(&held)
+			if err != nil {
+				return fmt.Errorf("check peer id: %w", err)
+			}
+			if held > 0 {
+				return errExists
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO signal_peers (id, iv, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET iv = excluded.iv, expires_at = excluded.expires_at`, id, iv, expiresAt)
+		if err != nil {
+			return fmt.Errorf("register peer: %w", err)
+		}
+		return nil
+	})
+}
+
+// peerIV returns the IV of the credential id was last issued with; "" when the id has no
+// registration on record (issued before registrations were kept, or by an original server
+// sharing the key).
+func (d db) peerIV(ctx context.Context, id string) (string, error) {
+	var iv string
+	err := d.Read().QueryRowContext(ctx, `SELECT iv FROM signal_peers WHERE id = $1`, id).Scan(&iv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read peer: %w", err)
+	}
+	return iv, nil
+}
+
 // cleanup deletes expired offers (their tags and candidates cascade) and nonces.
 func (d db) cleanup(ctx context.Context, now int64) (offers, nonces int64, err error) {
 	res, err := d.Write().ExecContext(ctx, `DELETE FROM signal_offers WHERE expires_at <= $1`, now)
@@ -639,6 +690,11 @@ func (d db) cleanup(ctx context.Context, now int64) (offers, nonces int64, err e
 		return offers, 0, fmt.Errorf("delete expired nonces: %w", err)
 	}
 	nonces, _ = res.RowsAffected()
+	// An expired registration binds nothing any more: its id is free (registerPeer), and a
+	// new registration writes its own row.
+	if _, err := d.Write().ExecContext(ctx, `DELETE FROM signal_peers WHERE expires_at < $1`, now); err != nil {
+		return offers, nonces, fmt.Errorf("delete expired peers: %w", err)
+	}
 	return offers, nonces, nil
 }
 

@@ -21,7 +21,7 @@ func TestCredentialVector(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("sealPeer = %q, %v; want %q", got, err, want)
 	}
-	if id, e := verifyBearer(key, "Bearer "+peer+":"+want); e != nil || id != peer {
+	if id, _, e := verifyBearer(key, "Bearer "+peer+":"+want); e != nil || id != peer {
 		t.Fatalf("verifyBearer(vector) = %q, %v", id, e)
 	}
 	other := bytes.Repeat([]byte{0xab}, 32)
@@ -41,7 +41,7 @@ func TestCredentialVector(t *testing.T) {
 		{"short", "Bearer " + peer + ":AAAA", key, errInvalidCreds},
 		{"huge", "Bearer " + peer + ":" + string(bytes.Repeat([]byte("A"), 4000)), key, errInvalidCreds},
 	} {
-		if _, e := verifyBearer(tc.key, tc.header); e != tc.want {
+		if _, _, e := verifyBearer(tc.key, tc.header); e != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, e, tc.want)
 		}
 	}

@@ -18,8 +18,9 @@
 //     keeps its stream alive forever;
 //   - frames are capped (max_frame_bytes), senders rate-limited, streams per user capped, and
 //     anonymous stream creation is off unless configured;
-//   - login needs the state set by /v0/auth/wca/start (login CSRF) unless require_state is
-//     off; claim tokens expire and work once; access tokens are hashed at rest, expire, and
+//   - a login callback that carries a state must match the one /v0/auth/wca/start bound to
+//     the browser (login CSRF); a state-less one (the web app's own link) is accepted unless
+//     require_state is on; claim tokens expire and work once; access tokens are hashed at rest, expire, and
 //     POST /v0/auth/logout revokes one.
 package streams
 
@@ -89,6 +90,8 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *
 	a.ws = ws.NewServer(ws.Options{
 		ReadLimit: c.MaxFrameBytes, QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout.D(),
 		ReadTimeout: l.PingInterval.D() + l.PongTimeout.D(), Binary: true, Registry: reg,
+		// The original checked no Origin; any page could then act with a viewer's token.
+		CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
 	})
 	if err := a.watchEnds(ctx); err != nil {
 		return nil, err
@@ -119,8 +122,11 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("POST /v0/auth/logout", a.logout)
 }
 
-// jsDate formats t as JavaScript's Date#toString does.
-func jsDate(t time.Time) string { return t.Format("Mon Jan 02 2006 15:04:05 GMT-0700 (MST)") }
+// jsDate is what JavaScript's Date#toString() prints for t in UTC, the zone the original ran
+// in (Node names it "Coordinated Universal Time"; Go has no long zone names to match others).
+func jsDate(t time.Time) string {
+	return t.UTC().Format("Mon Jan 02 2006 15:04:05") + " GMT+0000 (Coordinated Universal Time)"
+}
 
 func (a *App) liveness(w http.ResponseWriter, _ *http.Request) {
 	// The original pretty-printed this one answer with two spaces.

@@ -16,10 +16,11 @@ import (
 	"github.com/switchboard/switchboard/internal/httpx"
 )
 
-// Sign-in (spec A5) with the login CSRF closed: /v0/auth/wca/start sets a random state in a
-// cookie of this browser and sends it to the provider; the callback accepts only the state
-// that browser carries. The original web app built the provider URL itself, without state;
-// require_state off accepts such callbacks.
+// Sign-in (spec A5). /v0/auth/wca/start sets a random state in a cookie of this browser and
+// sends it to the provider; a callback that carries a state is accepted only with the state
+// that browser holds (login CSRF closed for every flow that started there). The original web
+// app builds the provider URL itself and sends no state: by default such a callback is
+// accepted, as the original did; require_state refuses it.
 
 const stateCookie = "twizzle_oauth_state"
 
@@ -50,16 +51,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusServiceUnavailable, "sign-in is not configured (apps.streams.provider.client_id)")
 		return
 	}
-	cookie, err := r.Cookie(stateCookie)
-	switch {
-	case err == nil && cookie.Value != "":
-		if subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(q.Get("state"))) != 1 {
-			httpx.Error(w, http.StatusForbidden, "the sign-in state does not match; start again at /v0/auth/wca/start")
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: "", Path: "/", MaxAge: -1})
-	case a.cfg.RequireState:
-		httpx.Error(w, http.StatusForbidden, "sign-in must start at /v0/auth/wca/start")
+	if !a.checkState(w, r) {
 		return
 	}
 	user, err := a.signIn(r.Context(), code)
@@ -145,15 +137,41 @@ func (a *App) profile(body []byte) (account string, handle *string, name, raw st
 	return account, h, name, string(p), nil
 }
 
+// checkState applies the state rule to a callback; false means it has answered 403.
+func (a *App) checkState(w http.ResponseWriter, r *http.Request) bool {
+	state := r.URL.Query().Get("state")
+	cookie, err := r.Cookie(stateCookie)
+	held := err == nil && cookie.Value != ""
+	if held {
+		// Single use, whatever the outcome; a leftover from an unfinished /start must not
+		// outlive this callback.
+		http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: "", Path: "/", MaxAge: -1})
+	}
+	switch {
+	case state != "":
+		if !held || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(state)) != 1 {
+			httpx.Error(w, http.StatusForbidden, "the sign-in state does not match; start again at /v0/auth/wca/start")
+			return false
+		}
+	case a.cfg.RequireState:
+		httpx.Error(w, http.StatusForbidden, "sign-in must start at /v0/auth/wca/start")
+		return false
+	}
+	return true
+}
+
 func (a *App) claim(w http.ResponseWriter, r *http.Request) {
 	claim := r.URL.Query().Get("claimToken")
+	// The original answered both refusals with an empty body, and the web app relies on it:
+	// it stores whatever JSON a claim answers as its session, so a JSON error body would
+	// replace the session of a user who re-opens a used claim link (spec A4).
 	if claim == "" {
-		httpx.Error(w, http.StatusBadRequest, "claimToken was not provided")
+		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	user, err := a.db.useClaim(r.Context(), claim, a.ms())
 	if errors.Is(err, errNotFound) {
-		httpx.Error(w, http.StatusUnauthorized, "unknown, used or expired claim token")
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	if err != nil {

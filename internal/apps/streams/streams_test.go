@@ -141,7 +141,11 @@ func login(t *testing.T, base, code string) (token string, info map[string]any) 
 	}
 	r = do(t, b, "POST", base+"/v0/claim?claimToken="+claim)
 	want(t, r, 200, `"twizzleAccessToken":"twizzle_access_token_`, `"userInfo":{"twizzleUserID":"user_`)
-	want(t, do(t, b, "POST", base+"/v0/claim?claimToken="+claim), 401) // single use
+	// Single use; the refusal has an empty body, as the original's, which the web app's
+	// r.json() fails on, keeping the session it has.
+	if r := do(t, b, "POST", base+"/v0/claim?claimToken="+claim); r.status != 401 || r.body != "" {
+		t.Fatalf("used claim: %d %q, want 401 with an empty body", r.status, r.body)
+	}
 	var out struct {
 		Token string         `json:"twizzleAccessToken"`
 		Info  map[string]any `json:"userInfo"`
@@ -304,8 +308,11 @@ func flow(t *testing.T, useStore func(*config.Config)) {
 		if m["event"] != "move" || m["data"].(map[string]any)["latestMove"].(map[string]any)["family"] != "R" {
 			t.Fatalf("move %v", m)
 		}
-		if ts := int64(m["timestampUnixMS"].(float64)); ts < before || m["timestampHuman"] == nil {
-			t.Fatalf("timestamps %v", m)
+		ts := int64(m["timestampUnixMS"].(float64))
+		// Exactly JavaScript's new Date(ts).toString() in UTC.
+		human := time.UnixMilli(ts).UTC().Format("Mon Jan 02 2006 15:04:05") + " GMT+0000 (Coordinated Universal Time)"
+		if ts < before || m["timestampHuman"] != human {
+			t.Fatalf("timestamps %v, want timestampHuman %q", m, human)
 		}
 		if o := v.read(); o["event"] != "orientation" {
 			t.Fatalf("orientation %v", o)
@@ -362,9 +369,8 @@ func TestErrors(t *testing.T) {
 		{"create with a bad token", "POST", "/v0/streams?twizzleAccessToken=twizzle_access_token_00", 401, "invalid twizzle access token"},
 		{"create anonymously", "POST", "/v0/streams", 401, "twizzleAccessToken is required"},
 		{"callback without code", "GET", "/v0/auth/wca/oauth_callback", 400, "code was not provided"},
-		{"callback without state", "GET", "/v0/auth/wca/oauth_callback?code=good-1", 403, "must start at /v0/auth/wca/start"},
-		{"claim without token", "POST", "/v0/claim", 400, "claimToken was not provided"},
-		{"claim unknown", "POST", "/v0/claim?claimToken=claim_token_00", 401, "unknown, used or expired"},
+		{"claim without token", "POST", "/v0/claim", 400, ""},
+		{"claim unknown", "POST", "/v0/claim?claimToken=claim_token_00", 401, ""},
 		{"socket without upgrade", "GET", "/v0/streams/twizzle_stream_00/socket", 400, "WebSocket upgrade"},
 		{"logout unknown", "POST", "/v0/auth/logout?twizzleAccessToken=x", 401, "invalid twizzle access token"},
 	} {
@@ -486,5 +492,55 @@ func TestSenderRate(t *testing.T) {
 	late := dial(t, n.URL, id, "")
 	if got := late.read(); got["event"] != "move" || got["data"].(map[string]any)["latestMove"].(map[string]any)["family"] != "R" {
 		t.Fatalf("latest move %v", got)
+	}
+}
+
+// TestCallbackState: the web app's own authorize link carries no state and signs in with the
+// default config, even with a leftover state cookie from an unfinished /start; a callback
+// that carries a state is checked against the browser's; require_state refuses state-less
+// callbacks.
+func TestCallbackState(t *testing.T) {
+	wca := newFakeWCA(t)
+	for _, tc := range []struct {
+		name         string
+		requireState bool
+		start        bool   // visit /v0/auth/wca/start first (sets the state cookie)
+		state        string // "" none, "start" the one /start issued, else as given
+		status       int
+		msg          string
+	}{
+		{"state-less callback, as the original web app sends it", false, false, "", 302, ""},
+		{"state-less callback after an unfinished /start", false, true, "", 302, ""},
+		{"state from /start", false, true, "start", 302, ""},
+		{"forged state", false, true, "forged", 403, "state does not match"},
+		{"state without a cookie", false, false, "forged", 403, "state does not match"},
+		{"require_state: state-less callback", true, false, "", 403, "must start at /v0/auth/wca/start"},
+		{"require_state: state-less callback after /start", true, true, "", 403, "must start at /v0/auth/wca/start"},
+		{"require_state: state from /start", true, true, "start", 302, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := start(t, wca, func(c *config.Config) { c.Apps.Streams.RequireState = tc.requireState })
+			b := browser()
+			state := tc.state
+			if tc.start {
+				r := do(t, b, "GET", n.URL+"/v0/auth/wca/start")
+				want(t, r, 302)
+				if state == "start" {
+					u, _ := url.Parse(r.header.Get("Location"))
+					state = u.Query().Get("state")
+				}
+			}
+			u := n.URL + "/v0/auth/wca/oauth_callback?code=good-1"
+			if state != "" {
+				u += "&state=" + url.QueryEscape(state)
+			}
+			r := do(t, b, "GET", u)
+			want(t, r, tc.status, tc.msg)
+			if tc.status != 302 {
+				return
+			}
+			claim, _ := url.Parse(r.header.Get("Location"))
+			want(t, do(t, b, "POST", n.URL+"/v0/claim?claimToken="+claim.Query().Get("claimToken")), 200, `"twizzleAccessToken"`)
+		})
 	}
 }

@@ -20,9 +20,12 @@ type Node struct {
 	*node.Node
 	// URL is the base address, http://127.0.0.1:port.
 	URL string
-	// Stop drains and closes the node, returning what Serve returned. It is safe to call
-	// more than once; the test's cleanup calls it too.
+	// Stop drains (skipping the drain delay) and closes the node, returning what Serve
+	// returned. It is safe to call more than once; the test's cleanup calls it too.
 	Stop func() error
+	// Terminate starts a drain as SIGTERM does, drain delay included, and returns at once;
+	// Stop then waits for it.
+	Terminate func()
 }
 
 // Start serves cfg (give it a DataDir of its own) on 127.0.0.1 with a random port. Logs go to
@@ -49,6 +52,7 @@ func Start(t testing.TB, cfg config.Config) *Node {
 	var serveErr error
 	stop := func() error {
 		once.Do(func() {
+			n.Server.SkipDrainDelay()
 			cancel()
 			serveErr = <-done
 			n.Close()
@@ -56,7 +60,7 @@ func Start(t testing.TB, cfg config.Config) *Node {
 		return serveErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return &Node{Node: n, URL: "http://" + ln.Addr().String(), Stop: stop}
+	return &Node{Node: n, URL: "http://" + ln.Addr().String(), Stop: stop, Terminate: cancel}
 }
 
 type testWriter struct{ t testing.TB }

@@ -15,52 +15,82 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/transport"
 )
 
+// Config is what an operator may tune of one socket.io mount: what clients and proxies in
+// front of them depend on.
+type Config struct {
+	// PingInterval: how often the server pings (Engine.IO 4) or the client must (Engine.IO
+	// 3, which the handshake tells the interval).
+	PingInterval time.Duration
+	// PingTimeout: how long a missing pong or ping is tolerated after that.
+	PingTimeout time.Duration
+	// ConnectTimeout: a client that has not joined a namespace by then is closed.
+	ConnectTimeout time.Duration
+	// MaxPayload bounds one HTTP long-polling body or WebSocket message, in bytes.
+	MaxPayload int64
+}
+
+// FromConfig reads a mount's socket.io section.
+func FromConfig(c config.SocketIO) Config {
+	return Config{c.PingInterval.D(), c.PingTimeout.D(), c.ConnectTimeout.D(), c.MaxPayload}
+}
+
 // Options configure a Server.
 type Options struct {
-	PingInterval time.Duration
-	PingTimeout  time.Duration
-	// MaxPayload bounds one HTTP long-polling body or WebSocket message.
-	MaxPayload int64
-	Registry   *transport.Registry
-	Log        *slog.Logger
+	Config
+	Registry *transport.Registry
+	Log      *slog.Logger
+	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
+	// allows all.
+	CheckOrigin func(r *http.Request) bool
 	// Hub and Channel: the envelopes published on Channel reach this node's sockets.
 	Hub     *hub.Hub
 	Channel string
 	// OnConnect runs for every socket of the default namespace (see Server.OnConnect).
 	OnConnect func(sock *socket.Socket)
+	// Goodbye, when set, is the event every socket is sent when the node shuts down, just
+	// before its transport closes (chat's "refresh page").
+	Goodbye string
 }
 
 // Server is one socket.io endpoint. Serve it (ServeHTTP) at any path: clients are told the
 // path by their configuration, the server does not check it.
 type Server struct {
-	io        *socket.Server
-	eio       http.Handler
-	reg       *transport.Registry
-	log       *slog.Logger
-	stopRelay context.CancelFunc
+	io          *socket.Server
+	eio         http.Handler
+	reg         *transport.Registry
+	log         *slog.Logger
+	checkOrigin func(r *http.Request) bool
+	goodbye     string
+	stopRelay   context.CancelFunc
 }
 
 // New returns a server that hands its sockets to o.OnConnect and relays o.Channel to them;
 // Close stops the relay.
 func New(o Options) (*Server, error) {
+	if o.PingInterval <= 0 || o.PingTimeout <= 0 || o.ConnectTimeout <= 0 || o.MaxPayload <= 0 {
+		return nil, fmt.Errorf("sio: ping interval, ping timeout, connect timeout and max payload must be positive")
+	}
 	opts := socket.DefaultServerOptions()
 	opts.SetAllowEIO3(true) // socket.io-client 1.x and 2.x speak Engine.IO 3
 	opts.SetServeClient(false)
 	opts.SetPingInterval(o.PingInterval)
 	opts.SetPingTimeout(o.PingTimeout)
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
-	opts.SetConnectTimeout(10 * time.Second)
+	opts.SetConnectTimeout(o.ConnectTimeout)
 	io := socket.NewServer(nil, opts)
-	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log}
+	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log, checkOrigin: o.CheckOrigin, goodbye: o.Goodbye}
 	s.onConnect(o.OnConnect)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.relay(ctx, o.Hub, o.Channel); err != nil {
@@ -75,20 +105,47 @@ func New(o Options) (*Server, error) {
 func (s *Server) Close() { s.stopRelay() }
 
 // ServeHTTP serves Engine.IO's polling and WebSocket requests. CORS is the server's
-// middleware's (the library's own would send the headers twice).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eio.ServeHTTP(w, r) }
+// middleware's (the library's own would send the headers twice). The library allows a
+// cross-origin WebSocket upgrade only with its own CORS option set, so a page on another
+// origin silently stayed on long-polling: the node's origin rule decides here instead, and
+// the library is shown no Origin for an upgrade the rule allowed.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if s.checkOrigin != nil && !s.checkOrigin(r) {
+			httpx.Error(w, http.StatusForbidden, "origin not allowed")
+			return
+		}
+		r = r.Clone(r.Context())
+		r.Header.Del("Origin")
+	}
+	s.eio.ServeHTTP(w, r)
+}
 
 // IO is the underlying socket.io server.
 func (s *Server) IO() *socket.Server { return s.io }
 
 // conn is a socket as the registry sees it.
-type conn struct{ sock *socket.Socket }
+type conn struct {
+	sock    *socket.Socket
+	goodbye string
+}
 
 // Heartbeat does nothing: Engine.IO pings by itself (the server in v4, the client in v3).
 func (conn) Heartbeat() {}
 
-// Shutdown closes the socket; clients reconnect by themselves.
-func (c conn) Shutdown() { c.sock.Disconnect(true) }
+// Shutdown sends the goodbye event, if any, then closes the socket's transport once what is
+// queued for it is written (Engine.IO waits for its write buffer to drain). The transport
+// closes rather than the socket disconnecting: every socket.io client reconnects after a
+// "transport close", and none after an "io server disconnect".
+func (c conn) Shutdown() {
+	if c.goodbye != "" {
+		_ = c.sock.Emit(c.goodbye)
+	}
+	closeTransport(c.sock)
+}
+
+// closeTransport closes sock's Engine.IO connection, flushing first.
+func closeTransport(sock *socket.Socket) { sock.Conn().Close(false) }
 
 // onConnect calls fn for every socket of the default namespace, once it is counted in the
 // registry; a socket over a connection limit is disconnected instead.
@@ -98,11 +155,13 @@ func (s *Server) onConnect(fn func(sock *socket.Socket)) {
 		if !ok {
 			return
 		}
-		c := conn{sock}
+		c := conn{sock, s.goodbye}
 		ip := transport.ClientIP(sock.Request().Request())
 		if err := s.reg.Add(c, ip); err != nil {
+			// Closing the transport, not disconnecting: the client retries with backoff,
+			// which a limit or a drain calls for, and is never stranded.
 			s.log.Info("socket.io connection refused", "ip", ip, "reason", err)
-			sock.Disconnect(true)
+			closeTransport(sock)
 			return
 		}
 		_ = sock.On("disconnect", func(...any) { s.reg.Remove(c) })

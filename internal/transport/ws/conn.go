@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -26,6 +27,7 @@ const (
 	CloseTooBig      = websocket.CloseMessageTooBig
 	CloseUnsupported = websocket.CloseUnsupportedData
 	ClosePolicy      = websocket.ClosePolicyViolation
+	CloseInvalidUTF8 = websocket.CloseInvalidFramePayloadData
 )
 
 // Handler is what an app does with a connection's messages.
@@ -174,6 +176,12 @@ func (c *Conn) readLoop() {
 		}
 		if mt == websocket.BinaryMessage && !c.opts.Binary {
 			c.Close(CloseUnsupported, "binary frames are not accepted")
+			continue
+		}
+		if mt == websocket.TextMessage && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+			// gorilla leaves the check to us.
+			c.Close(CloseInvalidUTF8, "text frame is not valid UTF-8")
 			continue
 		}
 		c.h.OnMessage(c, data)

@@ -1,0 +1,91 @@
+package counter_test
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node/nodetest"
+)
+
+// refusedClicks reads the count of clicks and events the rate limit dropped.
+func refusedClicks(t *testing.T, base string) float64 {
+	t.Helper()
+	r, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `switchboard_refused_total{limit="counter_click_rate"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// TestClickRateDropsAreCounted: what the per-connection limit drops is counted in /metrics
+// (abuse stays bounded, and visibly so). The rate here is tiny, so that exactly one click
+// of the ten passes however slow the machine.
+func TestClickRateDropsAreCounted(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Apps.Counter.ClickRate = 0.001 // burst 1
+	n := nodetest.Start(t, cfg)
+	before := refusedClicks(t, n.URL)
+
+	opts := sioclient.DefaultOptions()
+	opts.SetPath("/api/socket.io")
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetForceNew(true)
+	opts.SetReconnection(false)
+	sock, err := sioclient.Connect(n.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Disconnect()
+	var mu sync.Mutex
+	var clicks int
+	joined := make(chan struct{})
+	_ = sock.On("click", func(...any) { mu.Lock(); clicks++; mu.Unlock() })
+	_ = sock.On("message", func(a ...any) {
+		if m, ok := a[0].(map[string]any); ok && m["text"] == "Limit hat sich umbenannt zu Limit2." {
+			close(joined)
+		}
+	})
+	_ = sock.On("connect", func(...any) {
+		for range 10 {
+			_ = sock.Emit("click", map[string]any{"user": "Limit", "comment": "", "style": " "})
+		}
+		// auth is not rate-limited, and a socket's events are handled in order: once the
+		// rename is announced, every click before it has been let through or dropped.
+		_ = sock.Emit("auth", "Limit2")
+	})
+	select {
+	case <-joined:
+	case <-time.After(guard):
+		t.Fatal("no rename announcement")
+	}
+	if got := refusedClicks(t, n.URL) - before; got != 9 {
+		t.Fatalf("refused clicks counted %v, want 9", got)
+	}
+	for deadline := time.Now().Add(guard); stats(t, n.URL)["click_count_total"] != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %v, want the one click let through", stats(t, n.URL))
+		}
+	}
+}
