@@ -82,3 +82,6 @@ tool honnef.co/go/tools/cmd/staticcheck
 
 // A patched copy: see third_party/zishang520-socket-server/PATCHES.md.
 replace github.com/zishang520/socket.io/servers/socket/v3 => ./third_party/zishang520-socket-server
+
+// A patched copy: see third_party/zishang520-engine-parser/PATCHES.md.
+replace github.com/zishang520/socket.io/parsers/engine/v3 => ./third_party/zishang520-engine-parser

@@ -3,9 +3,9 @@
 //
 // Lifecycle: New (build, mount) → Serve (accept until the context ends) → drain: readiness
 // turns 503 while the node keeps serving for DrainDelay (a load balancer takes it out of
-// rotation meanwhile), then the listeners close, every connection is told goodbye in its
-// app's own way, flushed and closed (WebSocket 1001, an SSE disconnect event, a socket.io
-// transport close), and in-flight requests finish, all within ShutdownTimeout.
+// rotation meanwhile), then every connection is told goodbye in its app's own way, flushed
+// and closed (WebSocket 1001, an SSE disconnect event, a socket.io transport close), then the
+// listeners close and in-flight requests finish, all within ShutdownTimeout.
 package server
 
 import (
@@ -225,16 +225,18 @@ func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
 	s.log.Info("draining", "connections", s.registry.Len(), "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Shutdown closes the listeners at once and waits for plain requests; it knows nothing
-	// of hijacked WebSockets and would wait forever on SSE streams, so the registry closes
-	// those: each connection is told goodbye, flushed, then closed.
-	shut := make(chan error, len(servers))
-	for _, srv := range servers {
-		go func() { shut <- srv.Shutdown(ctx) }()
-	}
+	// First every realtime connection is told goodbye, flushed and closed, while the
+	// listeners still accept: a long-polling client needs one more request to fetch its
+	// goodbye and its transport's close (new realtime connections are refused meanwhile).
+	// Then Shutdown closes the listeners and waits for plain requests; it knows nothing of
+	// hijacked WebSockets and would wait forever on SSE streams, hence the registry.
 	var errs []error
 	if err := s.registry.Drain(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("connections still open after %s: %w", timeout, err))
+	}
+	shut := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { shut <- srv.Shutdown(ctx) }()
 	}
 	for range servers {
 		if err := <-shut; err != nil {

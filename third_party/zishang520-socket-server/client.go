@@ -1,9 +1,12 @@
 package socket
 
 import (
+	"fmt"
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3"
@@ -183,9 +186,55 @@ func (c *Client) WriteToEngine(encodedPackets []types.BufferInterface, opts *Wri
 		return
 	}
 
+	eio3 := c.conn.Protocol() == 3
 	for _, encodedPacket := range encodedPackets {
+		if eio3 {
+			encodedPacket = asciiJSON(encodedPacket)
+		}
 		c.conn.Write(encodedPacket.Clone(), &opts.Options, nil)
 	}
+}
+
+// asciiJSON returns an encoded packet whose JSON holds no character beyond ASCII, each
+// written as a \u escape instead (Switchboard patch). Engine.IO 3 clients disagree on how a
+// long-polling payload counts non-ASCII text: engine.io-parser 1.x (socket.io-client 1.x)
+// counts UTF-8 bytes, 2.x counts UTF-16 units, so either one of them fails with "parser
+// error" on the first non-ASCII message. Escaped, the text reads the same to both. Only the
+// JSON part is rewritten: the packet type, namespace and ack id before it stay as they are.
+func asciiJSON(b types.BufferInterface) types.BufferInterface {
+	sb, ok := b.(*types.StringBuffer)
+	if !ok {
+		return b
+	}
+	raw := sb.Bytes()
+	start, high := -1, -1
+	for i, c := range raw {
+		if c >= utf8.RuneSelf {
+			high = i
+			break
+		}
+		if start < 0 && (c == '[' || c == '{' || c == '"') {
+			start = i
+		}
+	}
+	if high < 0 || start < 0 {
+		return b // ASCII already, or not text this can rewrite safely
+	}
+	out := make([]byte, 0, len(raw)+len(raw)/2)
+	out = append(out, raw[:start]...)
+	for _, r := range string(raw[start:]) {
+		if r < utf8.RuneSelf {
+			out = append(out, byte(r))
+			continue
+		}
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, "\\u%04x\\u%04x", hi, lo)
+			continue
+		}
+		out = fmt.Appendf(out, "\\u%04x", r)
+	}
+	return types.NewStringBuffer(out)
 }
 
 // ondata is called with incoming transport data.

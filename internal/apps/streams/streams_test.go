@@ -544,3 +544,30 @@ func TestCallbackState(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketOrigin: the stream socket checks Origin against cors_origins, as /v1/ws does (the
+// original checked none).
+func TestSocketOrigin(t *testing.T) {
+	wca := newFakeWCA(t)
+	n := start(t, wca, func(c *config.Config) { c.CORSOrigins = []string{"https://app.example"} })
+	token, _ := login(t, n.URL, "good-1")
+	var created struct{ Stream struct{ StreamID string } }
+	_ = json.Unmarshal([]byte(do(t, &http.Client{Timeout: guard}, "POST", n.URL+"/v0/streams?twizzleAccessToken="+token).body), &created)
+	u := strings.Replace(n.URL, "http", "ws", 1) + "/v0/streams/" + created.Stream.StreamID + "/socket"
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{{"https://app.example", 101}, {"", 101}, {"https://evil.example", 403}} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, res, err := websocket.DefaultDialer.Dial(u, h)
+		if c != nil {
+			c.Close()
+		}
+		if res == nil || res.StatusCode != tc.status {
+			t.Fatalf("origin %q: %v, %v; want %d", tc.origin, res, err, tc.status)
+		}
+	}
+}

@@ -18,7 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
@@ -72,7 +74,7 @@ type Server struct {
 	reg         *transport.Registry
 	log         *slog.Logger
 	checkOrigin func(r *http.Request) bool
-	goodbye     string
+	goodbye     []byte
 	stopRelay   context.CancelFunc
 }
 
@@ -90,7 +92,7 @@ func New(o Options) (*Server, error) {
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(o.ConnectTimeout)
 	io := socket.NewServer(nil, opts)
-	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log, checkOrigin: o.CheckOrigin, goodbye: o.Goodbye}
+	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log, checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye)}
 	s.onConnect(o.OnConnect)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.relay(ctx, o.Hub, o.Channel); err != nil {
@@ -127,25 +129,45 @@ func (s *Server) IO() *socket.Server { return s.io }
 // conn is a socket as the registry sees it.
 type conn struct {
 	sock    *socket.Socket
-	goodbye string
+	goodbye []byte // the goodbye event as a socket.io packet on "/", or nil
 }
 
 // Heartbeat does nothing: Engine.IO pings by itself (the server in v4, the client in v3).
-func (conn) Heartbeat() {}
+func (*conn) Heartbeat() {}
 
-// Shutdown sends the goodbye event, if any, then closes the socket's transport once what is
-// queued for it is written (Engine.IO waits for its write buffer to drain). The transport
-// closes rather than the socket disconnecting: every socket.io client reconnects after a
-// "transport close", and none after an "io server disconnect".
-func (c conn) Shutdown() {
-	if c.goodbye != "" {
-		_ = c.sock.Emit(c.goodbye)
+// Shutdown sends the goodbye event, if any, and closes the socket's transport once it is
+// written. The transport closes rather than the socket disconnecting: every socket.io client
+// reconnects after a "transport close", and none after an "io server disconnect".
+func (c *conn) Shutdown() {
+	eng := c.sock.Conn()
+	// A peer that stops reading never lets a write or a close finish: it is cut off.
+	time.AfterFunc(goodbyeGrace, func() { eng.Close(true) })
+	if c.goodbye == nil {
+		eng.Close(false)
+		return
 	}
-	closeTransport(c.sock)
+	// Written through Engine.IO with a callback, which runs once the transport has written
+	// it (a WebSocket transport closed at once would drop its queued writes). The callback
+	// runs on the transport's write queue, which closing waits for: close elsewhere.
+	eng.Write(types.NewStringBufferString(string(c.goodbye)), nil, func(transports.Transport) { go eng.Close(false) })
 }
+
+// goodbyeGrace is how long a socket has to take its goodbye on shutdown; a long-polling
+// client takes it with its next poll, at once.
+const goodbyeGrace = 3 * time.Second
 
 // closeTransport closes sock's Engine.IO connection, flushing first.
 func closeTransport(sock *socket.Socket) { sock.Conn().Close(false) }
+
+// goodbyePacket is event, without arguments, as a socket.io EVENT packet on the default
+// namespace: the same bytes in protocol 4 (Engine.IO 3) and 5.
+func goodbyePacket(event string) []byte {
+	if event == "" {
+		return nil
+	}
+	b, _ := json.Marshal([]string{event})
+	return append([]byte("2"), b...)
+}
 
 // onConnect calls fn for every socket of the default namespace, once it is counted in the
 // registry; a socket over a connection limit is disconnected instead.
@@ -155,7 +177,7 @@ func (s *Server) onConnect(fn func(sock *socket.Socket)) {
 		if !ok {
 			return
 		}
-		c := conn{sock, s.goodbye}
+		c := &conn{sock, s.goodbye}
 		ip := transport.ClientIP(sock.Request().Request())
 		if err := s.reg.Add(c, ip); err != nil {
 			// Closing the transport, not disconnecting: the client retries with backoff,

@@ -1,0 +1,236 @@
+package sio_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node/nodetest"
+)
+
+const guard = 10 * time.Second // bounds every wait; not a speed assertion
+
+func start(t *testing.T, mutate func(*config.Config)) *nodetest.Node {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Limits.HTTPRate = 0
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	return nodetest.Start(t, cfg)
+}
+
+var client = &http.Client{Timeout: guard}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	r, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return r.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, body string) int {
+	t.Helper()
+	r, err := client.Post(url, "text/plain;charset=UTF-8", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	return r.StatusCode
+}
+
+// handshake opens an Engine.IO long-polling session and returns its URL (with sid) and the
+// open packet's fields.
+func handshake(t *testing.T, base string, eio string) (string, map[string]any) {
+	t.Helper()
+	u := base + "?EIO=" + eio + "&transport=polling"
+	status, body := get(t, u)
+	if status != 200 {
+		t.Fatalf("handshake: %d %s", status, body)
+	}
+	i := strings.Index(body, "0{")
+	if i < 0 {
+		t.Fatalf("no open packet in %q", body)
+	}
+	var open map[string]any
+	if err := json.NewDecoder(strings.NewReader(body[i+1:])).Decode(&open); err != nil {
+		t.Fatalf("open packet %q: %v", body, err)
+	}
+	return u + "&sid=" + open["sid"].(string), open
+}
+
+// TestCrossOriginUpgrade: socket.io's WebSocket upgrade follows cors_origins exactly as
+// /v1/ws does (the library alone allowed same-origin pages only, so a page elsewhere stayed
+// on long-polling).
+func TestCrossOriginUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		origins []string
+		origin  string
+		want    int
+	}{
+		{"default (*): another origin", nil, "https://other.example", 101},
+		{"listed origin", []string{"https://app.example"}, "https://app.example", 101},
+		{"unlisted origin", []string{"https://app.example"}, "https://evil.example", 403},
+		{"no Origin (not a browser)", []string{"https://app.example"}, "", 101},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := start(t, func(c *config.Config) {
+				if tc.origins != nil {
+					c.CORSOrigins = tc.origins
+				}
+			})
+			for _, path := range []string{"/api/socket.io/", "/chat/socket.io/"} {
+				h := http.Header{}
+				if tc.origin != "" {
+					h.Set("Origin", tc.origin)
+				}
+				u := strings.Replace(n.URL, "http", "ws", 1) + path + "?EIO=4&transport=websocket"
+				c, res, err := websocket.DefaultDialer.Dial(u, h)
+				if c != nil {
+					c.Close()
+				}
+				got := 0
+				if res != nil {
+					got = res.StatusCode
+				}
+				if got != tc.want {
+					t.Fatalf("%s from %q: %d (%v), want %d", path, tc.origin, got, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidPayloadClosesSession: a long-polling payload that does not parse closes the
+// session, as stock socket.io does, on both Engine.IO versions.
+func TestInvalidPayloadClosesSession(t *testing.T) {
+	n := start(t, nil)
+	for _, eio := range []string{"3", "4"} {
+		t.Run("EIO"+eio, func(t *testing.T) {
+			u, _ := handshake(t, n.URL+"/api/socket.io/", eio)
+			post(t, u, "zz")
+			if status, body := get(t, u); status != 400 || !strings.Contains(body, "Session ID unknown") {
+				t.Fatalf("after an invalid payload: %d %s, want the session gone", status, body)
+			}
+		})
+	}
+}
+
+// TestOptionsPerMount: each app's socket.io section sets what the handshake announces, and
+// the connect timeout closes a client that never joins a namespace.
+func TestOptionsPerMount(t *testing.T) {
+	n := start(t, func(c *config.Config) {
+		s := &c.Apps.Chat.SocketIO
+		s.PingInterval, s.PingTimeout, s.MaxPayload = config.Duration(7*time.Second), config.Duration(3*time.Second), 5000
+		c.Apps.Counter.SocketIO.ConnectTimeout = config.Duration(500 * time.Millisecond)
+	})
+	for _, tc := range []struct {
+		path                   string
+		interval, timeout, max float64
+	}{
+		{"/chat/socket.io/", 7000, 3000, 5000},
+		{"/api/socket.io/", 25000, 20000, 16 << 10}, // the defaults
+	} {
+		_, open := handshake(t, n.URL+tc.path, "4")
+		if open["pingInterval"] != tc.interval || open["pingTimeout"] != tc.timeout || open["maxPayload"] != tc.max {
+			t.Fatalf("%s open packet %v", tc.path, open)
+		}
+	}
+	// No CONNECT within 500 ms: the long poll ends with a close packet.
+	u, _ := handshake(t, n.URL+"/api/socket.io/", "4")
+	if status, body := get(t, u); status != 200 || body != "1" {
+		t.Fatalf("poll of a session that never connected: %d %q, want the close packet", status, body)
+	}
+}
+
+// TestShutdownClosesTransport: on drain every socket gets its app's goodbye (chat: "refresh
+// page"), then its transport closes; no socket.io disconnect packet, which would stop every
+// client from reconnecting.
+func TestShutdownClosesTransport(t *testing.T) {
+	n := start(t, nil)
+	base := n.URL + "/chat/socket.io/"
+	// A WebSocket client…
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+"?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	read := func() (string, error) {
+		_ = ws.SetReadDeadline(time.Now().Add(guard))
+		_, b, err := ws.ReadMessage()
+		return string(b), err
+	}
+	if open, err := read(); err != nil || !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open %q %v", open, err)
+	}
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("40"))
+	if ack, err := read(); err != nil || !strings.HasPrefix(ack, "40") {
+		t.Fatalf("connect %q %v", ack, err)
+	}
+	// …and a long-polling one, joined and polling.
+	u, _ := handshake(t, base, "4")
+	post(t, u, "40")
+	if status, body := get(t, u); status != 200 || !strings.HasPrefix(body, "40") {
+		t.Fatalf("connect over polling: %d %q", status, body)
+	}
+	polled := make(chan string, 8)
+	go func() {
+		defer close(polled)
+		for {
+			r, err := client.Get(u)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			polled <- string(b)
+			if r.StatusCode != 200 || strings.HasSuffix(string(b), "1") {
+				return
+			}
+		}
+	}()
+
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	var wsGot []string
+	for {
+		m, err := read()
+		if err != nil {
+			break // the transport closed
+		}
+		wsGot = append(wsGot, m)
+	}
+	var pollGot []string
+	for b := range polled {
+		pollGot = append(pollGot, strings.Split(b, "\x1e")...)
+	}
+	for name, got := range map[string][]string{"websocket": wsGot, "polling": pollGot} {
+		joined := strings.Join(got, " | ")
+		if !strings.Contains(joined, `42["refresh page"]`) {
+			t.Errorf("%s: no goodbye before the close: %s", name, joined)
+		}
+		for _, p := range got {
+			if strings.HasPrefix(p, "41") {
+				t.Errorf("%s: a socket.io disconnect packet (clients would not reconnect): %s", name, joined)
+			}
+		}
+	}
+	if pollGot[len(pollGot)-1] != "1" {
+		t.Errorf("polling: ends with %q, want the Engine.IO close packet", pollGot[len(pollGot)-1])
+	}
+}
