@@ -26,7 +26,9 @@ function freePort() {
 
 function startServer(port, data) {
   const proc = spawn(bin, ['-addr', `127.0.0.1:${port}`, '-data', data, '-log-level', 'warn'], {
-    env: { ...process.env, SWITCHBOARD_DRAIN_DELAY: '1s' }, stdio: ['ignore', 'ignore', 'pipe'],
+    // A drain delay far longer than the test: a second SIGTERM ends it once the test has seen
+    // what happens during it.
+    env: { ...process.env, SWITCHBOARD_DRAIN_DELAY: '10m' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
@@ -72,6 +74,8 @@ test('SIGTERM and restart: every socket.io client comes back by itself', { skip:
     // The drain delay: out of rotation (/readyz 503) but still serving.
     await until(async () => (await status(base + '/readyz')) === 503, '/readyz 503 while draining');
     assert.equal(await status(base + '/healthz'), 200, 'still serving during the drain delay');
+    assert.ok(clients.every((c) => c.connects === 1 && !c.log.some((e) => e.startsWith('disconnect'))), 'nobody is cut off during the delay');
+    server.proc.kill('SIGTERM'); // a second signal: drain now
     const { code, log } = await server.exited;
     assert.equal(code, 0, `the server drained cleanly:\n${log}`);
 
