@@ -8,6 +8,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // Memory is the single-node engine: streams, history and presence live in this process. A
@@ -21,7 +23,7 @@ type Memory struct {
 	shards  [memoryShards]memoryShard
 
 	presMu   sync.Mutex
-	presence map[string]map[string]*ClientInfo
+	presence map[string]map[string]*pubsub.ClientInfo
 
 	stop chan struct{}
 	done chan struct{}
@@ -40,9 +42,9 @@ type stream struct {
 	mu     sync.Mutex
 	epoch  string
 	offset uint64
-	pubs   []*Publication // oldest first, bounded by the namespace's history size
-	expiry []int64        // unix ms when pubs[i] expires
-	used   time.Time      // last publish or read, for expiring idle stream metadata
+	pubs   []*pubsub.Publication // oldest first, bounded by the namespace's history size
+	expiry []int64               // unix ms when pubs[i] expires
+	used   time.Time             // last publish or read, for expiring idle stream metadata
 	// subscribed: this node has local subscribers, so the stream is never reaped (a live
 	// subscriber's position must stay valid).
 	subscribed bool
@@ -65,7 +67,7 @@ func NewMemory(metaTTL time.Duration) *Memory {
 		metaTTL:  metaTTL,
 		now:      time.Now,
 		seed:     maphash.MakeSeed(),
-		presence: map[string]map[string]*ClientInfo{},
+		presence: map[string]map[string]*pubsub.ClientInfo{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -185,20 +187,20 @@ func (m *Memory) Unsubscribe(ch string) error {
 
 // Publish appends to the stream and delivers, both under the stream's lock, so delivery order
 // is offset order.
-func (m *Memory) Publish(_ context.Context, ch string, data []byte, o PublishOptions) (StreamPosition, error) {
+func (m *Memory) Publish(_ context.Context, ch string, data []byte, o pubsub.PublishOptions) (pubsub.StreamPosition, error) {
 	s := m.stream(ch, true)
 	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.offset++
 	s.used = now
-	pub := &Publication{Offset: s.offset, Data: data, Info: o.Info, Time: now.UnixMilli()}
+	pub := &pubsub.Publication{Offset: s.offset, Data: data, Info: o.Info, Time: now.UnixMilli()}
 	if o.HistorySize > 0 && o.HistoryTTL > 0 {
 		s.pubs = append(s.pubs, pub)
 		s.expiry = append(s.expiry, now.Add(o.HistoryTTL).UnixMilli())
 		s.trim(now.UnixMilli(), o.HistorySize)
 	}
-	sp := StreamPosition{Offset: s.offset, Epoch: s.epoch}
+	sp := pubsub.StreamPosition{Offset: s.offset, Epoch: s.epoch}
 	if m.handler != nil {
 		m.handler.HandlePublication(ch, pub, sp)
 	}
@@ -206,7 +208,7 @@ func (m *Memory) Publish(_ context.Context, ch string, data []byte, o PublishOpt
 }
 
 // PublishJoin delivers a join event.
-func (m *Memory) PublishJoin(_ context.Context, ch string, info *ClientInfo) error {
+func (m *Memory) PublishJoin(_ context.Context, ch string, info *pubsub.ClientInfo) error {
 	if m.handler != nil {
 		m.handler.HandleJoin(ch, info)
 	}
@@ -214,7 +216,7 @@ func (m *Memory) PublishJoin(_ context.Context, ch string, info *ClientInfo) err
 }
 
 // PublishLeave delivers a leave event.
-func (m *Memory) PublishLeave(_ context.Context, ch string, info *ClientInfo) error {
+func (m *Memory) PublishLeave(_ context.Context, ch string, info *pubsub.ClientInfo) error {
 	if m.handler != nil {
 		m.handler.HandleLeave(ch, info)
 	}
@@ -222,14 +224,14 @@ func (m *Memory) PublishLeave(_ context.Context, ch string, info *ClientInfo) er
 }
 
 // History returns the publications after f.Since, or the newest f.Limit without Since.
-func (m *Memory) History(_ context.Context, ch string, f HistoryFilter) (HistoryResult, error) {
+func (m *Memory) History(_ context.Context, ch string, f pubsub.HistoryFilter) (pubsub.HistoryResult, error) {
 	// A stream is created on read too, so the epoch a client is given stays the one later
 	// publications carry.
 	s := m.stream(ch, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.trim(m.now().UnixMilli(), -1)
-	res := HistoryResult{Position: StreamPosition{Offset: s.offset, Epoch: s.epoch}}
+	res := pubsub.HistoryResult{Position: pubsub.StreamPosition{Offset: s.offset, Epoch: s.epoch}}
 	if f.Limit == 0 {
 		return res, nil
 	}
@@ -247,7 +249,7 @@ func (m *Memory) History(_ context.Context, ch string, f HistoryFilter) (History
 	} else if f.Limit > 0 && len(pubs) > f.Limit {
 		pubs = pubs[len(pubs)-f.Limit:]
 	}
-	res.Publications = append([]*Publication(nil), pubs...)
+	res.Publications = append([]*pubsub.Publication(nil), pubs...)
 	return res, nil
 }
 
@@ -268,16 +270,16 @@ func (m *Memory) Close(context.Context) error {
 }
 
 // AddPresence lists clientID in ch unless the channel already lists max members.
-func (m *Memory) AddPresence(_ context.Context, ch, clientID string, info *ClientInfo, max int) error {
+func (m *Memory) AddPresence(_ context.Context, ch, clientID string, info *pubsub.ClientInfo, max int) error {
 	m.presMu.Lock()
 	defer m.presMu.Unlock()
 	members := m.presence[ch]
 	if members == nil {
-		members = map[string]*ClientInfo{}
+		members = map[string]*pubsub.ClientInfo{}
 		m.presence[ch] = members
 	}
 	if _, ok := members[clientID]; !ok && max > 0 && len(members) >= max {
-		return ErrPresenceFull
+		return pubsub.ErrPresenceFull
 	}
 	members[clientID] = info
 	return nil
@@ -297,10 +299,10 @@ func (m *Memory) RemovePresence(_ context.Context, ch, clientID string) error {
 }
 
 // Presence returns a copy of the member list.
-func (m *Memory) Presence(_ context.Context, ch string) (map[string]*ClientInfo, error) {
+func (m *Memory) Presence(_ context.Context, ch string) (map[string]*pubsub.ClientInfo, error) {
 	m.presMu.Lock()
 	defer m.presMu.Unlock()
-	out := make(map[string]*ClientInfo, len(m.presence[ch]))
+	out := make(map[string]*pubsub.ClientInfo, len(m.presence[ch]))
 	for k, v := range m.presence[ch] {
 		out[k] = v
 	}
@@ -308,7 +310,7 @@ func (m *Memory) Presence(_ context.Context, ch string) (map[string]*ClientInfo,
 }
 
 // PresenceStats counts members and distinct users.
-func (m *Memory) PresenceStats(_ context.Context, ch string) (PresenceStats, error) {
+func (m *Memory) PresenceStats(_ context.Context, ch string) (pubsub.PresenceStats, error) {
 	m.presMu.Lock()
 	defer m.presMu.Unlock()
 	users := map[string]struct{}{}
@@ -317,7 +319,7 @@ func (m *Memory) PresenceStats(_ context.Context, ch string) (PresenceStats, err
 			users[info.User] = struct{}{}
 		}
 	}
-	return PresenceStats{Clients: len(m.presence[ch]), Users: len(users)}, nil
+	return pubsub.PresenceStats{Clients: len(m.presence[ch]), Users: len(users)}, nil
 }
 
 // streamCount counts the streams held (tests).

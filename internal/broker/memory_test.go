@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // recorder is a Handler that keeps what it is given.
@@ -15,13 +17,13 @@ type recorder struct {
 	joins, leaves int
 }
 
-func (r *recorder) HandlePublication(_ string, p *Publication, _ StreamPosition) {
+func (r *recorder) HandlePublication(_ string, p *pubsub.Publication, _ pubsub.StreamPosition) {
 	r.mu.Lock()
 	r.pubs = append(r.pubs, p.Offset)
 	r.mu.Unlock()
 }
-func (r *recorder) HandleJoin(string, *ClientInfo)  { r.mu.Lock(); r.joins++; r.mu.Unlock() }
-func (r *recorder) HandleLeave(string, *ClientInfo) { r.mu.Lock(); r.leaves++; r.mu.Unlock() }
+func (r *recorder) HandleJoin(string, *pubsub.ClientInfo)  { r.mu.Lock(); r.joins++; r.mu.Unlock() }
+func (r *recorder) HandleLeave(string, *pubsub.ClientInfo) { r.mu.Lock(); r.leaves++; r.mu.Unlock() }
 
 func newTestMemory(t *testing.T) (*Memory, *recorder, *time.Time) {
 	t.Helper()
@@ -38,23 +40,23 @@ func newTestMemory(t *testing.T) (*Memory, *recorder, *time.Time) {
 
 func TestMemoryHistory(t *testing.T) {
 	ctx := context.Background()
-	opts := PublishOptions{HistorySize: 3, HistoryTTL: time.Minute}
+	opts := pubsub.PublishOptions{HistorySize: 3, HistoryTTL: time.Minute}
 	tests := []struct {
 		name       string
 		publish    int
 		advance    time.Duration // clock moves before reading
-		filter     HistoryFilter
+		filter     pubsub.HistoryFilter
 		wantOffset uint64
 		want       []uint64
 	}{
-		{"empty stream", 0, 0, HistoryFilter{Limit: -1}, 0, nil},
-		{"all kept", 2, 0, HistoryFilter{Limit: -1}, 2, []uint64{1, 2}},
-		{"size bound keeps the newest", 5, 0, HistoryFilter{Limit: -1}, 5, []uint64{3, 4, 5}},
-		{"limit takes the newest", 5, 0, HistoryFilter{Limit: 2}, 5, []uint64{4, 5}},
-		{"limit 0 gives only the position", 5, 0, HistoryFilter{Limit: 0}, 5, nil},
-		{"since takes what follows", 5, 0, HistoryFilter{Since: &StreamPosition{Offset: 3}, Limit: -1}, 5, []uint64{4, 5}},
-		{"since with limit takes the oldest after", 5, 0, HistoryFilter{Since: &StreamPosition{Offset: 2}, Limit: 2}, 5, []uint64{3, 4}},
-		{"ttl expires everything, offset stays", 4, 2 * time.Minute, HistoryFilter{Limit: -1}, 4, nil},
+		{"empty stream", 0, 0, pubsub.HistoryFilter{Limit: -1}, 0, nil},
+		{"all kept", 2, 0, pubsub.HistoryFilter{Limit: -1}, 2, []uint64{1, 2}},
+		{"size bound keeps the newest", 5, 0, pubsub.HistoryFilter{Limit: -1}, 5, []uint64{3, 4, 5}},
+		{"limit takes the newest", 5, 0, pubsub.HistoryFilter{Limit: 2}, 5, []uint64{4, 5}},
+		{"limit 0 gives only the position", 5, 0, pubsub.HistoryFilter{Limit: 0}, 5, nil},
+		{"since takes what follows", 5, 0, pubsub.HistoryFilter{Since: &pubsub.StreamPosition{Offset: 3}, Limit: -1}, 5, []uint64{4, 5}},
+		{"since with limit takes the oldest after", 5, 0, pubsub.HistoryFilter{Since: &pubsub.StreamPosition{Offset: 2}, Limit: 2}, 5, []uint64{3, 4}},
+		{"ttl expires everything, offset stays", 4, 2 * time.Minute, pubsub.HistoryFilter{Limit: -1}, 4, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,12 +90,12 @@ func TestMemoryHistory(t *testing.T) {
 func TestMemoryEpochs(t *testing.T) {
 	ctx := context.Background()
 	m, _, now := newTestMemory(t)
-	sp, _ := m.Publish(ctx, "c", []byte(`1`), PublishOptions{})
+	sp, _ := m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
 	if sp.Epoch == "" || sp.Offset != 1 {
 		t.Fatalf("position %+v", sp)
 	}
 	// Without history the offset still advances, so a client can see it missed something.
-	sp2, _ := m.Publish(ctx, "c", []byte(`1`), PublishOptions{})
+	sp2, _ := m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
 	if sp2.Offset != 2 || sp2.Epoch != sp.Epoch {
 		t.Fatalf("second position %+v", sp2)
 	}
@@ -101,13 +103,13 @@ func TestMemoryEpochs(t *testing.T) {
 	// positions cannot be mistaken for positions in the new stream.
 	*now = now.Add(2 * time.Hour)
 	m.reapOnce()
-	res, _ := m.History(ctx, "c", HistoryFilter{})
+	res, _ := m.History(ctx, "c", pubsub.HistoryFilter{})
 	if res.Position.Offset != 0 || res.Position.Epoch == sp.Epoch {
 		t.Fatalf("after expiry: %+v (old epoch %s)", res.Position, sp.Epoch)
 	}
 	// Another engine (a restart) never reuses an epoch.
 	other := NewMemory(time.Hour)
-	if r2, _ := other.History(ctx, "c", HistoryFilter{}); r2.Position.Epoch == res.Position.Epoch {
+	if r2, _ := other.History(ctx, "c", pubsub.HistoryFilter{}); r2.Position.Epoch == res.Position.Epoch {
 		t.Fatal("two engines produced the same epoch")
 	}
 }
@@ -121,7 +123,7 @@ func TestMemoryDeliversInOffsetOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				m.Publish(ctx, "c", []byte(`1`), PublishOptions{})
+				m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
 			}
 		}()
 	}
@@ -139,15 +141,15 @@ func TestMemoryDeliversInOffsetOrder(t *testing.T) {
 func TestMemoryPresence(t *testing.T) {
 	ctx := context.Background()
 	m, rec, _ := newTestMemory(t)
-	a := &ClientInfo{Client: "a", User: "u1"}
-	b := &ClientInfo{Client: "b", User: "u1"}
-	c := &ClientInfo{Client: "c"}
-	for _, ci := range []*ClientInfo{a, b} {
+	a := &pubsub.ClientInfo{Client: "a", User: "u1"}
+	b := &pubsub.ClientInfo{Client: "b", User: "u1"}
+	c := &pubsub.ClientInfo{Client: "c"}
+	for _, ci := range []*pubsub.ClientInfo{a, b} {
 		if err := m.AddPresence(ctx, "ch", ci.Client, ci, 2); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := m.AddPresence(ctx, "ch", "c", c, 2); !errors.Is(err, ErrPresenceFull) {
+	if err := m.AddPresence(ctx, "ch", "c", c, 2); !errors.Is(err, pubsub.ErrPresenceFull) {
 		t.Fatalf("third member with cap 2: %v", err)
 	}
 	if err := m.AddPresence(ctx, "ch", "a", a, 2); err != nil {
@@ -172,11 +174,11 @@ func TestMemoryPresence(t *testing.T) {
 func TestMemoryReaping(t *testing.T) {
 	ctx := context.Background()
 	m, _, now := newTestMemory(t) // metaTTL: one hour
-	opts := PublishOptions{HistorySize: 10, HistoryTTL: time.Minute}
-	m.History(ctx, "read-only", HistoryFilter{}) // a position read: offset 0
+	opts := pubsub.PublishOptions{HistorySize: 10, HistoryTTL: time.Minute}
+	m.History(ctx, "read-only", pubsub.HistoryFilter{}) // a position read: offset 0
 	m.Publish(ctx, "published", []byte(`1`), opts)
 	m.Subscribe("watched")
-	watched, _ := m.History(ctx, "watched", HistoryFilter{})
+	watched, _ := m.History(ctx, "watched", pubsub.HistoryFilter{})
 
 	*now = now.Add(2 * time.Minute)
 	m.reapOnce()
@@ -188,7 +190,7 @@ func TestMemoryReaping(t *testing.T) {
 	if n := m.streamCount(); n != 1 {
 		t.Fatalf("after the meta TTL: %d streams, want only the subscribed one", n)
 	}
-	if r, _ := m.History(ctx, "watched", HistoryFilter{}); r.Position != watched.Position {
+	if r, _ := m.History(ctx, "watched", pubsub.HistoryFilter{}); r.Position != watched.Position {
 		t.Fatalf("a subscribed stream changed position: %+v → %+v", watched.Position, r.Position)
 	}
 	m.Unsubscribe("watched")

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // Kind tells what an Event carries.
@@ -23,9 +23,9 @@ const (
 type Event struct {
 	Kind    Kind
 	Channel string
-	Pub     *broker.Publication // KindPublication
+	Pub     *pubsub.Publication // KindPublication
 	Epoch   string              // KindPublication: the stream epoch of Pub.Offset
-	Info    *broker.ClientInfo  // KindJoin, KindLeave
+	Info    *pubsub.ClientInfo  // KindJoin, KindLeave
 
 	// One lock per encoding, so an encoding may build on another (SSE wraps the native JSON).
 	mu      [maxEncodings]sync.Mutex

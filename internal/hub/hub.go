@@ -29,6 +29,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // Subscriber is the receiving end of a subscription: a connection of some transport.
@@ -112,18 +113,18 @@ func (h *Hub) channel(ch string) *channel {
 }
 
 // HandlePublication fans a publication out to the local subscribers of ch.
-func (h *Hub) HandlePublication(ch string, pub *broker.Publication, sp broker.StreamPosition) {
+func (h *Hub) HandlePublication(ch string, pub *pubsub.Publication, sp pubsub.StreamPosition) {
 	metrics.Publications.Inc()
 	h.fanout(ch, &Event{Kind: KindPublication, Channel: ch, Pub: pub, Epoch: sp.Epoch})
 }
 
 // HandleJoin fans a join event out.
-func (h *Hub) HandleJoin(ch string, info *broker.ClientInfo) {
+func (h *Hub) HandleJoin(ch string, info *pubsub.ClientInfo) {
 	h.fanout(ch, &Event{Kind: KindJoin, Channel: ch, Info: info})
 }
 
 // HandleLeave fans a leave event out.
-func (h *Hub) HandleLeave(ch string, info *broker.ClientInfo) {
+func (h *Hub) HandleLeave(ch string, info *pubsub.ClientInfo) {
 	h.fanout(ch, &Event{Kind: KindLeave, Channel: ch, Info: info})
 }
 
@@ -146,22 +147,22 @@ func (h *Hub) fanout(ch string, ev *Event) {
 // SubscribeOptions shape one subscription.
 type SubscribeOptions struct {
 	// Recover asks for the publications after this position.
-	Recover *broker.StreamPosition
+	Recover *pubsub.StreamPosition
 	// RecoveryMax caps the publications one recovery returns; more missed means not recovered.
 	RecoveryMax int
 	Presence    bool
 	JoinLeave   bool
 	MaxPresence int
-	Info        *broker.ClientInfo
+	Info        *pubsub.ClientInfo
 }
 
 // SubscribeResult is what the client is told on subscribing.
 type SubscribeResult struct {
-	Position broker.StreamPosition
+	Position pubsub.StreamPosition
 	// Recovered is true when Publications hold exactly everything after opts.Recover; when it
 	// is false Publications is empty: a partial replay is never passed off as complete.
 	Recovered    bool
-	Publications []*broker.Publication
+	Publications []*pubsub.Publication
 }
 
 // Subscription is one subscriber in one channel.
@@ -279,7 +280,7 @@ func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts Sub
 		switch {
 		case err == nil:
 			s.listed = true
-		case errors.Is(err, broker.ErrPresenceFull):
+		case errors.Is(err, pubsub.ErrPresenceFull):
 			h.log.Debug("presence full; client subscribed unlisted", "channel", ch, "client", opts.Info.Client)
 		default:
 			h.Unsubscribe(ctx, s)
@@ -296,7 +297,7 @@ func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts Sub
 
 // position reads the stream and decides whether the client's position can be recovered.
 func (h *Hub) position(ctx context.Context, ch string, opts SubscribeOptions) (SubscribeResult, error) {
-	f := broker.HistoryFilter{}
+	f := pubsub.HistoryFilter{}
 	if opts.Recover != nil {
 		f.Since = opts.Recover
 		f.Limit = opts.RecoveryMax + 1
@@ -418,7 +419,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, s *Subscription) {
 }
 
 // Publish appends data to ch's stream and delivers it everywhere.
-func (h *Hub) Publish(ctx context.Context, ch string, data []byte, opts broker.PublishOptions) (broker.StreamPosition, error) {
+func (h *Hub) Publish(ctx context.Context, ch string, data []byte, opts pubsub.PublishOptions) (pubsub.StreamPosition, error) {
 	sp, err := h.broker.Publish(ctx, ch, data, opts)
 	if err != nil {
 		return sp, fmt.Errorf("hub: publish %s: %w", ch, err)
@@ -426,18 +427,37 @@ func (h *Hub) Publish(ctx context.Context, ch string, data []byte, opts broker.P
 	return sp, nil
 }
 
-// History returns publications of ch (see broker.HistoryFilter).
-func (h *Hub) History(ctx context.Context, ch string, f broker.HistoryFilter) (broker.HistoryResult, error) {
+// History returns publications of ch (see pubsub.HistoryFilter).
+func (h *Hub) History(ctx context.Context, ch string, f pubsub.HistoryFilter) (pubsub.HistoryResult, error) {
 	return h.broker.History(ctx, ch, f)
 }
 
+// Join lists info.Client among ch's members (replacing what it listed before) without a
+// subscription, for transports whose members receive through rooms of their own
+// (socket.io): presence is cluster-wide all the same. max caps the members listed (0: no
+// cap); past it the error is pubsub.ErrPresenceFull.
+func (h *Hub) Join(ctx context.Context, ch string, info *pubsub.ClientInfo, max int) error {
+	if err := h.presence.AddPresence(ctx, ch, info.Client, info, max); err != nil {
+		return fmt.Errorf("hub: join %s: %w", ch, err)
+	}
+	return nil
+}
+
+// Leave removes client from ch's members.
+func (h *Hub) Leave(ctx context.Context, ch, client string) error {
+	if err := h.presence.RemovePresence(ctx, ch, client); err != nil {
+		return fmt.Errorf("hub: leave %s: %w", ch, err)
+	}
+	return nil
+}
+
 // Presence returns ch's members.
-func (h *Hub) Presence(ctx context.Context, ch string) (map[string]*broker.ClientInfo, error) {
+func (h *Hub) Presence(ctx context.Context, ch string) (map[string]*pubsub.ClientInfo, error) {
 	return h.presence.Presence(ctx, ch)
 }
 
 // PresenceStats counts ch's members.
-func (h *Hub) PresenceStats(ctx context.Context, ch string) (broker.PresenceStats, error) {
+func (h *Hub) PresenceStats(ctx context.Context, ch string) (pubsub.PresenceStats, error) {
 	return h.presence.PresenceStats(ctx, ch)
 }
 

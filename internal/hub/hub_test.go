@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/broker"
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 var testEncoding = NewEncoding("test", func(ev *Event) []byte {
@@ -55,7 +56,7 @@ func newTestHub(t testing.TB) (*Hub, *broker.Memory) {
 	return h, m
 }
 
-var hist = broker.PublishOptions{HistorySize: 100, HistoryTTL: time.Hour}
+var hist = pubsub.PublishOptions{HistorySize: 100, HistoryTTL: time.Hour}
 
 func TestEncodeOncePerEvent(t *testing.T) {
 	h, _ := newTestHub(t)
@@ -89,7 +90,7 @@ func TestSubscribeBuffersUntilReady(t *testing.T) {
 	}
 	f := &fakeSub{}
 	s, res, err := h.Subscribe(ctx, "c", f, SubscribeOptions{
-		Recover: &broker.StreamPosition{Offset: 1, Epoch: mustEpoch(t, h)}, RecoveryMax: 10,
+		Recover: &pubsub.StreamPosition{Offset: 1, Epoch: mustEpoch(t, h)}, RecoveryMax: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestSubscribeBuffersUntilReady(t *testing.T) {
 
 func mustEpoch(t *testing.T, h *Hub) string {
 	t.Helper()
-	r, err := h.History(context.Background(), "c", broker.HistoryFilter{})
+	r, err := h.History(context.Background(), "c", pubsub.HistoryFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +124,17 @@ func TestGapIsReported(t *testing.T) {
 	h, _ := newTestHub(t)
 	ctx := context.Background()
 	f := &fakeSub{}
-	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &broker.StreamPosition{}, RecoveryMax: 10})
+	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &pubsub.StreamPosition{}, RecoveryMax: 10})
 	s.Ready()
 	// A broker that lost offset 2 (at-most-once between nodes) hands the hub 1 then 3.
-	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position)
-	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position) // duplicate: dropped
-	h.HandlePublication("c", &broker.Publication{Offset: 3}, res.Position)
+	h.HandlePublication("c", &pubsub.Publication{Offset: 1}, res.Position)
+	h.HandlePublication("c", &pubsub.Publication{Offset: 1}, res.Position) // duplicate: dropped
+	h.HandlePublication("c", &pubsub.Publication{Offset: 3}, res.Position)
 	if len(f.got) != 1 || f.gaps != 1 {
 		t.Fatalf("got %v gaps %d, want [1] and one gap", f.got, f.gaps)
 	}
 	// After a gap the subscription is dead: nothing more is delivered.
-	h.HandlePublication("c", &broker.Publication{Offset: 4}, res.Position)
+	h.HandlePublication("c", &pubsub.Publication{Offset: 4}, res.Position)
 	if len(f.got) != 1 {
 		t.Fatalf("delivered after a gap: %v", f.got)
 	}
@@ -146,7 +147,7 @@ func TestUnsubscribeLeavesAndForgetsChannel(t *testing.T) {
 	ws, _, _ := h.Subscribe(ctx, "c", watcher, SubscribeOptions{})
 	ws.Ready()
 	f := &fakeSub{}
-	info := &broker.ClientInfo{Client: "x"}
+	info := &pubsub.ClientInfo{Client: "x"}
 	s, _, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Presence: true, JoinLeave: true, MaxPresence: 10, Info: info})
 	s.Ready()
 	if p, _ := h.Presence(ctx, "c"); p["x"] == nil {
@@ -187,7 +188,7 @@ func BenchmarkFanout(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				h.Publish(ctx, "bench", data, broker.PublishOptions{HistorySize: 100, HistoryTTL: time.Minute})
+				h.Publish(ctx, "bench", data, pubsub.PublishOptions{HistorySize: 100, HistoryTTL: time.Minute})
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
 		})
@@ -215,7 +216,7 @@ func BenchmarkQueue(b *testing.B) {
 func TestRecoveryRacingPublishers(t *testing.T) {
 	h, _ := newTestHub(t)
 	ctx := context.Background()
-	opts := broker.PublishOptions{HistorySize: 10000, HistoryTTL: time.Hour}
+	opts := pubsub.PublishOptions{HistorySize: 10000, HistoryTTL: time.Hour}
 	h.Publish(ctx, "c", []byte(`1`), opts)
 	epoch := mustEpoch(t, h)
 
@@ -239,7 +240,7 @@ func TestRecoveryRacingPublishers(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		f := &fakeSub{}
 		since := uint64(1)
-		s, res, err := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &broker.StreamPosition{Offset: since, Epoch: epoch}, RecoveryMax: 10000})
+		s, res, err := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &pubsub.StreamPosition{Offset: since, Epoch: epoch}, RecoveryMax: 10000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,8 +283,8 @@ func TestNewEpochMidSubscription(t *testing.T) {
 	s1.Ready()
 	s2, _, _ := h.Subscribe(ctx, "c", recovering, SubscribeOptions{Recover: &res.Position, RecoveryMax: 10})
 	s2.Ready()
-	fresh := broker.StreamPosition{Offset: 1, Epoch: "new-epoch"}
-	h.HandlePublication("c", &broker.Publication{Offset: 1}, fresh)
+	fresh := pubsub.StreamPosition{Offset: 1, Epoch: "new-epoch"}
+	h.HandlePublication("c", &pubsub.Publication{Offset: 1}, fresh)
 	if len(plain.got) != 1 || plain.got[0] != 1 {
 		t.Fatalf("plain subscriber got %v, want the new stream's offset 1", plain.got)
 	}
@@ -432,9 +433,9 @@ func TestGapWhileBuffered(t *testing.T) {
 	h, _ := newTestHub(t)
 	ctx := context.Background()
 	f := &fakeSub{}
-	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &broker.StreamPosition{}, RecoveryMax: 10})
-	h.HandlePublication("c", &broker.Publication{Offset: 1}, res.Position)
-	h.HandlePublication("c", &broker.Publication{Offset: 3}, res.Position) // 2 was lost
+	s, res, _ := h.Subscribe(ctx, "c", f, SubscribeOptions{Recover: &pubsub.StreamPosition{}, RecoveryMax: 10})
+	h.HandlePublication("c", &pubsub.Publication{Offset: 1}, res.Position)
+	h.HandlePublication("c", &pubsub.Publication{Offset: 3}, res.Position) // 2 was lost
 	s.Ready()
 	if len(f.got) != 1 || f.got[0] != 1 || f.gaps != 1 {
 		t.Fatalf("got %v gaps %d, want [1] then one gap", f.got, f.gaps)

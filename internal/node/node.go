@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		}
 	}
 	if cfg.Apps.Counter.Enabled {
-		app, err := counter.New(ctx, cfg, db, h, mem, reg, log)
+		app, err := counter.New(ctx, cfg, db, h, reg, log)
 		if err != nil {
 			db.Close()
 			return nil, err

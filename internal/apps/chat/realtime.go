@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -9,8 +10,7 @@ import (
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
-	"github.com/switchboard/switchboard/internal/broker"
-	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
 
@@ -32,13 +32,6 @@ func channelTopic(id int64) string { return "chat:channel:" + strconv.FormatInt(
 
 // channelRoom holds the local sockets in a channel.
 func channelRoom(id int64) socket.Room { return socket.Room("channel:" + strconv.FormatInt(id, 10)) }
-
-// present is a subscription kept for its presence only: nothing is published on a channel's
-// topic, the channel's events reach its sockets through the room.
-type present struct{}
-
-func (present) Deliver(*hub.Event) {}
-func (present) Gap(string)         {}
 
 // rooms serialises, per channel on this node, a membership change and the presence read that
 // follows it, so this node never broadcasts an older list after a newer one.
@@ -69,7 +62,6 @@ type member struct {
 	mu         sync.Mutex
 	user       int64 // 0: not identified
 	channel    int64 // 0: in none
-	sub        *hub.Subscription
 	typing     bool
 	lastTyping time.Time
 }
@@ -144,35 +136,35 @@ func (m *member) changeChannel(arg any) {
 	m.leaveLocked(ctx)
 	unlock := m.a.rooms.lock(id)
 	defer unlock()
-	sub, _, err := m.a.hub.Subscribe(ctx, channelTopic(id), present{}, hub.SubscribeOptions{
-		Presence: true, MaxPresence: m.a.maxPresence,
-		Info: &broker.ClientInfo{Client: string(m.sock.Id()), User: strconv.FormatInt(m.user, 10)},
-	})
-	if err != nil {
+	// The channel's events reach its sockets through the room; its member list is the
+	// hub's presence of the channel's topic, cluster-wide.
+	info := &pubsub.ClientInfo{Client: string(m.sock.Id()), User: strconv.FormatInt(m.user, 10)}
+	if err := m.a.hub.Join(ctx, channelTopic(id), info, m.a.maxPresence); err != nil && !errors.Is(err, pubsub.ErrPresenceFull) {
 		m.a.log.Warn("join channel", "channel", id, "err", err)
 		return
 	}
-	sub.Ready()
 	m.sock.Join(channelRoom(id))
-	m.sub, m.channel = sub, id
+	m.channel = id
 	m.a.movement(ctx, id)
 }
 
 // leaveLocked leaves the current channel, if any; m.mu is held.
 func (m *member) leaveLocked(ctx context.Context) {
-	if m.sub == nil {
+	id := m.channel
+	if id == 0 {
 		return
 	}
-	id := m.channel
 	if m.typing {
 		m.a.typing(ctx, id, m.user, false)
 		m.typing = false
 	}
 	unlock := m.a.rooms.lock(id)
 	defer unlock()
-	m.a.hub.Unsubscribe(ctx, m.sub)
+	if err := m.a.hub.Leave(ctx, channelTopic(id), string(m.sock.Id())); err != nil {
+		m.a.log.Warn("leave channel", "channel", id, "err", err)
+	}
 	m.sock.Leave(channelRoom(id))
-	m.sub, m.channel = nil, 0
+	m.channel = 0
 	m.a.movement(ctx, id)
 }
 

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -40,7 +39,6 @@ type App struct {
 	cfg      config.Counter
 	db       db
 	hub      *hub.Hub
-	presence broker.PresenceManager
 	log      *slog.Logger
 	sio      *sio.Server
 	now      func() time.Time // tests move it
@@ -59,12 +57,12 @@ const (
 )
 
 // New migrates the counter's tables and starts relaying broadcasts to local sockets.
-func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, p broker.PresenceManager, reg *transport.Registry, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *transport.Registry, log *slog.Logger) (*App, error) {
 	if err := st.Migrate(ctx, "counter", migrations); err != nil {
 		return nil, err
 	}
 	c := cfg.Apps.Counter
-	a := &App{cfg: c, db: db{st}, hub: h, presence: p, log: log.With("app", "counter"), now: time.Now,
+	a := &App{cfg: c, db: db{st}, hub: h, log: log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix}
 	commitCtx, stop := context.WithCancel(context.Background())
 	a.commits = newCommitter(a.db)
@@ -257,7 +255,7 @@ type session struct {
 }
 
 func (a *App) onlineUsers(w http.ResponseWriter, r *http.Request) {
-	members, err := a.presence.Presence(r.Context(), onlineChannel)
+	members, err := a.hub.Presence(r.Context(), onlineChannel)
 	if err != nil {
 		a.internal(w, r, err)
 		return

@@ -41,7 +41,7 @@ func newApp(t *testing.T, st *store.DB, mutate func(*config.Config)) (*App, *clo
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	a, err := New(context.Background(), cfg, st, h, mem, transport.NewRegistry(0, 0, time.Minute), log)
+	a, err := New(context.Background(), cfg, st, h, transport.NewRegistry(0, 0, time.Minute), log)
 	if err != nil {
 		t.Fatal(err)
 	}

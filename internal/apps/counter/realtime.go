@@ -13,8 +13,8 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"golang.org/x/time/rate"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
 
@@ -197,7 +197,7 @@ func (c *conn) disconnected(ctx context.Context) {
 	c.mu.Lock()
 	c.setName(ctx, nil)
 	c.mu.Unlock()
-	if err := c.a.presence.RemovePresence(ctx, onlineChannel, c.id); err != nil {
+	if err := c.a.hub.Leave(ctx, onlineChannel, c.id); err != nil {
 		c.a.log.Warn("presence", "err", err)
 	}
 	c.a.status(ctx)
@@ -222,14 +222,14 @@ func (c *conn) setName(ctx context.Context, name *string) {
 // publishSession records the socket's session in presence; c.mu is held.
 func (c *conn) publishSession(ctx context.Context) {
 	info, _ := json.Marshal(c.s)
-	if err := c.a.presence.AddPresence(ctx, onlineChannel, c.id, &broker.ClientInfo{Client: c.id, Info: info}, 0); err != nil {
+	if err := c.a.hub.Join(ctx, onlineChannel, &pubsub.ClientInfo{Client: c.id, Info: info}, 0); err != nil {
 		c.a.log.Warn("presence", "err", err)
 	}
 }
 
 // status tells everyone how many sockets are connected, on every node.
 func (a *App) status(ctx context.Context) {
-	st, err := a.presence.PresenceStats(ctx, onlineChannel)
+	st, err := a.hub.PresenceStats(ctx, onlineChannel)
 	if err != nil {
 		a.log.Warn("presence stats", "err", err)
 		return

@@ -5,8 +5,8 @@ import (
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/auth"
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // The HTTP server API: for the app's own backend, authenticated with the API key as
@@ -47,7 +47,7 @@ func (a *App) apiPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ns, _ := a.rules.namespace(p.Channel)
-	sp, err := a.hub.Publish(r.Context(), p.Channel, compact(p.Data), broker.PublishOptions{
+	sp, err := a.hub.Publish(r.Context(), p.Channel, compact(p.Data), pubsub.PublishOptions{
 		HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL.D(),
 	})
 	if err != nil {
@@ -120,6 +120,6 @@ func (a *App) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	if p.Reason == "" {
 		p.Reason = "disconnected by the server"
 	}
-	n := a.hub.DisconnectUser(p.User, DisconnectForceNoReconnet, p.Reason)
+	n := a.hub.DisconnectUser(p.User, DisconnectForceNoReconnect, p.Reason)
 	httpx.JSON(w, http.StatusOK, map[string]int{"disconnected": n})
 }

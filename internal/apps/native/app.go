@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sse"
 	"github.com/switchboard/switchboard/internal/transport/ws"
@@ -84,7 +84,7 @@ func (a *App) Routes(r *httpx.Router) {
 // session is who a client is, as its token (or its absence) says.
 type session struct {
 	identity
-	info    *broker.ClientInfo
+	info    *pubsub.ClientInfo
 	expires time.Time // zero: never
 }
 
@@ -95,7 +95,7 @@ var errTokenRequired = errors.New("a token is required")
 // auth.ErrTokenExpired, auth.ErrTokenInvalid, auth.ErrNoSecret or errTokenRequired; each
 // transport answers them in its own way.
 func (a *App) authenticate(token, clientID string) (session, error) {
-	s := session{info: &broker.ClientInfo{Client: clientID}}
+	s := session{info: &pubsub.ClientInfo{Client: clientID}}
 	if token == "" {
 		if !a.cfg.AllowAnonymous {
 			return s, errTokenRequired

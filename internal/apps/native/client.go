@@ -12,9 +12,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard/switchboard/internal/auth"
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/ws"
 )
 
@@ -25,7 +25,7 @@ type client struct {
 	conn *ws.Conn
 	id   string
 	identity
-	info      *broker.ClientInfo
+	info      *pubsub.ClientInfo
 	connected bool
 	errors    int
 	subs      map[string]*hub.Subscription
@@ -294,7 +294,7 @@ func (cl *client) publish(ctx context.Context, raw json.RawMessage) (any, *Error
 		metrics.Refused.WithLabelValues("publish_rate").Inc()
 		return nil, ErrTooManyRequests
 	}
-	sp, err := cl.app.hub.Publish(ctx, p.Channel, compact(p.Data), broker.PublishOptions{
+	sp, err := cl.app.hub.Publish(ctx, p.Channel, compact(p.Data), pubsub.PublishOptions{
 		HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL.D(), Info: cl.info,
 	})
 	if err != nil {
@@ -381,14 +381,14 @@ func (a *App) history(ctx context.Context, p historyParams) (any, *Error) {
 	if limit == 0 {
 		limit = a.limits.RecoveryMax
 	}
-	hr, err := a.hub.History(ctx, p.Channel, broker.HistoryFilter{Since: p.Since, Limit: limit})
+	hr, err := a.hub.History(ctx, p.Channel, pubsub.HistoryFilter{Since: p.Since, Limit: limit})
 	if err != nil {
 		a.log.Error("history", "channel", p.Channel, "err", err)
 		return nil, ErrInternal
 	}
 	pubs := hr.Publications
 	if pubs == nil {
-		pubs = []*broker.Publication{}
+		pubs = []*pubsub.Publication{}
 	}
 	return historyResult{Publications: pubs, Offset: hr.Position.Offset, Epoch: hr.Position.Epoch}, nil
 }
@@ -430,7 +430,7 @@ func reasonLabel(code int) string {
 		return "bad_request"
 	case DisconnectStale:
 		return "stale"
-	case DisconnectForceNoReconnet:
+	case DisconnectForceNoReconnect:
 		return "api"
 	case DisconnectTooManyErrors:
 		return "too_many_errors"

@@ -42,6 +42,6 @@ const (
 	DisconnectInvalidToken    = 3500
 	DisconnectBadRequest      = 3501
 	DisconnectStale           = 3502 // no connect command in time
-	DisconnectForceNoReconnet = 3503 // closed by the server API
+	DisconnectForceNoReconnect = 3503 // closed by the server API
 	DisconnectTooManyErrors   = 3509
 )

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/sse"
 )
 
@@ -42,7 +42,7 @@ type channelParams struct {
 
 type subscribeParams struct {
 	Channel string                 `json:"channel"`
-	Since   *broker.StreamPosition `json:"since"`
+	Since   *pubsub.StreamPosition `json:"since"`
 }
 
 type subscribeResult struct {
@@ -51,7 +51,7 @@ type subscribeResult struct {
 	Epoch        string                `json:"epoch"`
 	Recoverable  bool                  `json:"recoverable"`
 	Recovered    *bool                 `json:"recovered,omitempty"` // only when since was given
-	Publications []*broker.Publication `json:"publications,omitempty"`
+	Publications []*pubsub.Publication `json:"publications,omitempty"`
 }
 
 type publishParams struct {
@@ -67,17 +67,17 @@ type publishResult struct {
 type historyParams struct {
 	Channel string                 `json:"channel"`
 	Limit   int                    `json:"limit"`
-	Since   *broker.StreamPosition `json:"since"`
+	Since   *pubsub.StreamPosition `json:"since"`
 }
 
 type historyResult struct {
-	Publications []*broker.Publication `json:"publications"`
+	Publications []*pubsub.Publication `json:"publications"`
 	Offset       uint64                `json:"offset"`
 	Epoch        string                `json:"epoch"`
 }
 
 type presenceResult struct {
-	Presence map[string]*broker.ClientInfo `json:"presence"`
+	Presence map[string]*pubsub.ClientInfo `json:"presence"`
 }
 
 // Pushes: server→client frames without an id.

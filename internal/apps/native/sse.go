@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/sse"
 )
 
@@ -43,7 +43,7 @@ func (c *sseClient) disconnect(code int, reason string, reconnect bool) {
 }
 
 // ParseEventID reads a Last-Event-ID of the form "epoch:offset".
-func ParseEventID(s string) (*broker.StreamPosition, error) {
+func ParseEventID(s string) (*pubsub.StreamPosition, error) {
 	epoch, off, ok := strings.Cut(s, ":")
 	if !ok || epoch == "" || len(epoch) > 64 {
 		return nil, errors.New("Last-Event-ID must be epoch:offset")
@@ -52,7 +52,7 @@ func ParseEventID(s string) (*broker.StreamPosition, error) {
 	if err != nil {
 		return nil, errors.New("Last-Event-ID offset must be a number")
 	}
-	return &broker.StreamPosition{Epoch: epoch, Offset: n}, nil
+	return &pubsub.StreamPosition{Epoch: epoch, Offset: n}, nil
 }
 
 // serveSSE streams one channel: GET /v1/sse?channel=C[&token=T]. The token may also come as
@@ -83,7 +83,7 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusForbidden, ErrPermission.Message)
 		return
 	}
-	var since *broker.StreamPosition
+	var since *pubsub.StreamPosition
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
 		last = q.Get("last_event_id")

@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/pubsub"
 )
 
 // Push: every answer and candidate is published, after it is stored, on a native channel of
@@ -32,7 +32,7 @@ var PushNamespaceConfig = config.Namespace{
 	HistorySize: 100, HistoryTTL: config.Duration(5 * time.Minute),
 }
 
-type pushOptions = broker.PublishOptions
+type pushOptions = pubsub.PublishOptions
 
 func pushOptionsFor(nss []config.Namespace) pushOptions {
 	ns := PushNamespaceConfig

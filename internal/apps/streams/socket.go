@@ -13,10 +13,10 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/ws"
 )
 
@@ -98,7 +98,7 @@ func (p *peer) join() {
 	p.sub = sub
 	if !p.sender {
 		for _, kind := range replayOrder {
-			h, err := a.hub.History(ctx, lastChannel(p.stream, kind), broker.HistoryFilter{Limit: 1})
+			h, err := a.hub.History(ctx, lastChannel(p.stream, kind), pubsub.HistoryFilter{Limit: 1})
 			if err != nil || len(h.Publications) == 0 {
 				continue
 			}
@@ -144,7 +144,7 @@ type keptAt struct {
 
 // replayedAlready reports whether a live message is one the viewer was replayed; a newer one
 // of the same kind ends the watch for that kind.
-func (p *peer) replayedAlready(info *broker.ClientInfo) bool {
+func (p *peer) replayedAlready(info *pubsub.ClientInfo) bool {
 	var at keptAt
 	if info == nil || len(info.Info) == 0 || json.Unmarshal(info.Info, &at) != nil {
 		return false
@@ -198,11 +198,11 @@ func (p *peer) OnMessage(_ *ws.Conn, data []byte) {
 		kind = ""
 		p.lastReset = nil
 	}
-	opts := broker.PublishOptions{Info: &broker.ClientInfo{Client: p.id}}
+	opts := pubsub.PublishOptions{Info: &pubsub.ClientInfo{Client: p.id}}
 	if kind != "" {
 		// Kept first, then relayed: a viewer joining in between gets it both ways, and the
 		// kept copy's position in the relayed one lets it drop the second.
-		sp, err := p.a.hub.Publish(ctx, lastChannel(p.stream, kind), msg.out, broker.PublishOptions{HistorySize: 1, HistoryTTL: lastTTL})
+		sp, err := p.a.hub.Publish(ctx, lastChannel(p.stream, kind), msg.out, pubsub.PublishOptions{HistorySize: 1, HistoryTTL: lastTTL})
 		if err != nil {
 			p.a.log.Warn("keep latest", "stream", p.stream, "err", err)
 		} else {
@@ -344,7 +344,7 @@ func (a *App) watchEnds(ctx context.Context) error {
 }
 
 func (a *App) announceEnd(ctx context.Context, id string) {
-	if _, err := a.hub.Publish(ctx, controlChannel, []byte(id), broker.PublishOptions{}); err != nil {
+	if _, err := a.hub.Publish(ctx, controlChannel, []byte(id), pubsub.PublishOptions{}); err != nil {
 		a.log.Warn("announce stream end", "stream", id, "err", err)
 	}
 }

@@ -22,10 +22,10 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
-	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport"
 )
 
@@ -243,7 +243,7 @@ func Publish(ctx context.Context, h *hub.Hub, channel string, env Envelope) erro
 	if err != nil {
 		return fmt.Errorf("sio: encode envelope: %w", err)
 	}
-	if _, err := h.Publish(ctx, channel, b, broker.PublishOptions{}); err != nil {
+	if _, err := h.Publish(ctx, channel, b, pubsub.PublishOptions{}); err != nil {
 		return fmt.Errorf("sio: publish %s: %w", env.Event, err)
 	}
 	return nil
