@@ -36,15 +36,15 @@ import (
 
 // App serves the live counter.
 type App struct {
-	cfg      config.Counter
-	db       db
-	hub      *hub.Hub
-	log      *slog.Logger
-	sio      *sio.Server
-	now      func() time.Time // tests move it
-	events   map[string]bool
-	styles   map[string]bool
-	prefix   string
+	cfg    config.Counter
+	db     db
+	hub    *hub.Hub
+	log    *slog.Logger
+	sio    *sio.Server
+	now    func() time.Time // tests move it
+	events map[string]bool
+	styles map[string]bool
+	prefix string
 
 	commits *committer
 	stop    func() // the committer and the relay

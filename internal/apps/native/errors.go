@@ -35,13 +35,13 @@ func errorf(base *Error, format string, args ...any) *Error {
 // WebSocket close frame carries the same code, except on shutdown, which closes with the
 // standard 1001 "going away" after a disconnect push with 3001.
 const (
-	DisconnectShutdown        = 3001
-	DisconnectInsufficient    = 3004 // a gap in the stream: resubscribe with recovery
-	DisconnectExpired         = 3005 // the token expired: reconnect with a fresh one
-	DisconnectSlow            = 3008
-	DisconnectInvalidToken    = 3500
-	DisconnectBadRequest      = 3501
-	DisconnectStale           = 3502 // no connect command in time
+	DisconnectShutdown         = 3001
+	DisconnectInsufficient     = 3004 // a gap in the stream: resubscribe with recovery
+	DisconnectExpired          = 3005 // the token expired: reconnect with a fresh one
+	DisconnectSlow             = 3008
+	DisconnectInvalidToken     = 3500
+	DisconnectBadRequest       = 3501
+	DisconnectStale            = 3502 // no connect command in time
 	DisconnectForceNoReconnect = 3503 // closed by the server API
-	DisconnectTooManyErrors   = 3509
+	DisconnectTooManyErrors    = 3509
 )
