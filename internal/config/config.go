@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -100,9 +99,9 @@ type Config struct {
 	// header is ignored, since a client could forge it.
 	TrustedProxies []string `json:"trusted_proxies"`
 
-	Limits     Limits      `json:"limits"`
+	Limits     Limits      `json:"limits" env:""`
 	Namespaces []Namespace `json:"namespaces"`
-	Apps       Apps        `json:"apps"`
+	Apps       Apps        `json:"apps" env:""`
 }
 
 // Apps lists the mounts of every surface.
@@ -120,7 +119,7 @@ type Streams struct {
 	App
 	// ClientURL is the web app the login callback redirects to with ?claimToken=.
 	ClientURL string        `json:"client_url"`
-	Provider  OAuthProvider `json:"provider"`
+	Provider  OAuthProvider `json:"provider" env:""`
 	// RequireState refuses a login callback without a state, so every sign-in must start at
 	// /v0/auth/wca/start (closes login CSRF). Off by default: the original web app sends users
 	// to the provider itself, without a state. A callback with a state is always checked.
@@ -457,81 +456,6 @@ func Load(args []string, getenv func(string) string) (Config, bool, error) {
 	set(&cfg.APIKey, *apiKey)
 	set(&cfg.Apps.Counter.Frontend, *frontend)
 	return cfg, *version, cfg.Validate()
-}
-
-// applyEnv reads the SWITCHBOARD_* variables; each names a Config field in upper case.
-func applyEnv(cfg *Config, getenv func(string) string) error {
-	str := map[string]*string{
-		"ADDR": &cfg.Addr, "DATA": &cfg.DataDir, "STORE": &cfg.Store, "BROKER": &cfg.Broker,
-		"LOG_LEVEL": &cfg.LogLevel, "API_KEY": &cfg.APIKey, "TOKEN_HMAC_SECRET": &cfg.TokenHMACSecret,
-		"NATIVE_PREFIX": &cfg.Apps.Native.Prefix, "SIGNAL_PREFIX": &cfg.Apps.Signal.Prefix,
-		"SIGNAL_V1_PREFIX": &cfg.Apps.Signal.V1.Prefix, "SIGNAL_V4_PREFIX": &cfg.Apps.Signal.V4.Prefix,
-		"SIGNAL_AUTH_SECRET": &cfg.Apps.Signal.AuthSecret,
-		"CHAT_PREFIX":        &cfg.Apps.Chat.Prefix, "CHAT_SOCKETIO_ADDR": &cfg.Apps.Chat.SocketIOAddr,
-		"COUNTER_PREFIX": &cfg.Apps.Counter.Prefix, "COUNTER_FRONTEND": &cfg.Apps.Counter.Frontend,
-		"STREAMS_PREFIX": &cfg.Apps.Streams.Prefix, "STREAMS_CLIENT_URL": &cfg.Apps.Streams.ClientURL,
-		"STREAMS_AUTHORIZE_URL": &cfg.Apps.Streams.Provider.AuthorizeURL, "STREAMS_TOKEN_URL": &cfg.Apps.Streams.Provider.TokenURL,
-		"STREAMS_USERINFO_URL": &cfg.Apps.Streams.Provider.UserInfoURL, "STREAMS_CLIENT_ID": &cfg.Apps.Streams.Provider.ClientID,
-		"STREAMS_CLIENT_SECRET": &cfg.Apps.Streams.Provider.ClientSecret, "STREAMS_CLIENT_SECRET_FILE": &cfg.Apps.Streams.Provider.ClientSecretFile,
-		"STREAMS_REDIRECT_URI": &cfg.Apps.Streams.Provider.RedirectURI,
-	}
-	for k, p := range str {
-		if v := getenv(EnvPrefix + k); v != "" {
-			*p = v
-		}
-	}
-	boolean := map[string]*bool{
-		"LOG_JSON": &cfg.LogJSON, "ALLOW_ANONYMOUS": &cfg.AllowAnonymous, "PPROF": &cfg.Pprof, "NATIVE_ENABLED": &cfg.Apps.Native.Enabled,
-		"SIGNAL_ENABLED": &cfg.Apps.Signal.Enabled, "SIGNAL_V1_ENABLED": &cfg.Apps.Signal.V1.Enabled,
-		"SIGNAL_V4_ENABLED": &cfg.Apps.Signal.V4.Enabled, "CHAT_ENABLED": &cfg.Apps.Chat.Enabled,
-		"COUNTER_ENABLED": &cfg.Apps.Counter.Enabled, "STREAMS_ENABLED": &cfg.Apps.Streams.Enabled,
-		"STREAMS_REQUIRE_STATE": &cfg.Apps.Streams.RequireState, "STREAMS_ANONYMOUS_STREAMS": &cfg.Apps.Streams.AnonymousStreams,
-	}
-	for k, p := range boolean {
-		if v := getenv(EnvPrefix + k); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
-			}
-			*p = b
-		}
-	}
-	ints := map[string]*int{
-		"MAX_CONNS_PER_IP": &cfg.Limits.MaxConnsPerIP, "MAX_CONNS": &cfg.Limits.MaxConns,
-		"QUEUE_BYTES": &cfg.Limits.QueueBytes, "MAX_CHANNELS_PER_CONN": &cfg.Limits.MaxChannelsPerConn,
-	}
-	for k, p := range ints {
-		if v := getenv(EnvPrefix + k); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
-			}
-			*p = n
-		}
-	}
-	if v := getenv(EnvPrefix + "PUBLISH_RATE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("%sPUBLISH_RATE: %w", EnvPrefix, err)
-		}
-		cfg.Limits.PublishRate = f
-	}
-	if v := getenv(EnvPrefix + "CORS_ORIGINS"); v != "" {
-		cfg.CORSOrigins = strings.Split(v, ",")
-	}
-	if v := getenv(EnvPrefix + "TRUSTED_PROXIES"); v != "" {
-		cfg.TrustedProxies = strings.Split(v, ",")
-	}
-	for k, p := range map[string]*Duration{"SHUTDOWN_TIMEOUT": &cfg.ShutdownTimeout, "DRAIN_DELAY": &cfg.DrainDelay} {
-		if v := getenv(EnvPrefix + k); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%s%s: %w", EnvPrefix, k, err)
-			}
-			*p = Duration(d)
-		}
-	}
-	return nil
 }
 
 // ParsePrefixes reads IPs and CIDRs ("10.0.0.0/8", "127.0.0.1") as prefixes.

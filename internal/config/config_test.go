@@ -120,3 +120,65 @@ func TestSignalConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvNames: the environment rule gives every variable that existed before it, and no two
+// settings share a name.
+func TestEnvNames(t *testing.T) {
+	cfg := Default()
+	vars := EnvVars(&cfg)
+	byName := map[string]string{}
+	for _, v := range vars {
+		if other, dup := byName[v.Name]; dup {
+			t.Errorf("%s names both %s and %s", v.Name, other, v.Path)
+		}
+		byName[v.Name] = v.Path
+	}
+	for name, path := range map[string]string{
+		"ADDR": "addr", "DATA": "data", "STORE": "store", "BROKER": "broker", "LOG_LEVEL": "log_level",
+		"LOG_JSON": "log_json", "API_KEY": "api_key", "TOKEN_HMAC_SECRET": "token_hmac_secret",
+		"ALLOW_ANONYMOUS": "allow_anonymous", "PPROF": "pprof", "CORS_ORIGINS": "cors_origins",
+		"TRUSTED_PROXIES": "trusted_proxies", "SHUTDOWN_TIMEOUT": "shutdown_timeout", "DRAIN_DELAY": "drain_delay",
+		"MAX_CONNS_PER_IP": "limits.max_conns_per_ip", "MAX_CONNS": "limits.max_conns",
+		"QUEUE_BYTES": "limits.queue_bytes", "MAX_CHANNELS_PER_CONN": "limits.max_channels_per_conn",
+		"PUBLISH_RATE":   "limits.publish_rate",
+		"NATIVE_ENABLED": "apps.native.enabled", "NATIVE_PREFIX": "apps.native.prefix",
+		"SIGNAL_ENABLED": "apps.signal.enabled", "SIGNAL_PREFIX": "apps.signal.prefix",
+		"SIGNAL_V1_ENABLED": "apps.signal.v1.enabled", "SIGNAL_V1_PREFIX": "apps.signal.v1.prefix",
+		"SIGNAL_V4_ENABLED": "apps.signal.v4.enabled", "SIGNAL_V4_PREFIX": "apps.signal.v4.prefix",
+		"SIGNAL_AUTH_SECRET": "apps.signal.auth_secret",
+		"CHAT_ENABLED":       "apps.chat.enabled", "CHAT_PREFIX": "apps.chat.prefix", "CHAT_SOCKETIO_ADDR": "apps.chat.socketio_addr",
+		"COUNTER_ENABLED": "apps.counter.enabled", "COUNTER_PREFIX": "apps.counter.prefix", "COUNTER_FRONTEND": "apps.counter.frontend",
+		"STREAMS_ENABLED": "apps.streams.enabled", "STREAMS_PREFIX": "apps.streams.prefix", "STREAMS_CLIENT_URL": "apps.streams.client_url",
+		"STREAMS_REQUIRE_STATE": "apps.streams.require_state", "STREAMS_ANONYMOUS_STREAMS": "apps.streams.anonymous_streams",
+		"STREAMS_AUTHORIZE_URL": "apps.streams.provider.authorize_url", "STREAMS_TOKEN_URL": "apps.streams.provider.token_url",
+		"STREAMS_USERINFO_URL": "apps.streams.provider.userinfo_url", "STREAMS_CLIENT_ID": "apps.streams.provider.client_id",
+		"STREAMS_CLIENT_SECRET":      "apps.streams.provider.client_secret",
+		"STREAMS_CLIENT_SECRET_FILE": "apps.streams.provider.client_secret_file",
+		"STREAMS_REDIRECT_URI":       "apps.streams.provider.redirect_uri",
+	} {
+		if got := byName[EnvPrefix+name]; got != path {
+			t.Errorf("%s%s sets %q, want %q", EnvPrefix, name, got, path)
+		}
+	}
+}
+
+// TestEnvSetsEveryKind: one variable of each kind the rule reads.
+func TestEnvSetsEveryKind(t *testing.T) {
+	env := map[string]string{
+		EnvPrefix + "CHAT_SOCKETIO_PING_INTERVAL": "7s", EnvPrefix + "PUBLISH_RATE": "12.5",
+		EnvPrefix + "MAX_CONNS": "9", EnvPrefix + "STREAMS_REQUIRE_STATE": "true",
+		EnvPrefix + "CORS_ORIGINS": "https://a.example,https://b.example", EnvPrefix + "CHAT_SOCKETIO_MAX_PAYLOAD": "5000",
+	}
+	cfg, _, err := Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Apps.Chat.SocketIO.PingInterval.D() != 7*time.Second || cfg.Limits.PublishRate != 12.5 || cfg.Limits.MaxConns != 9 ||
+		!cfg.Apps.Streams.RequireState || len(cfg.CORSOrigins) != 2 || cfg.Apps.Chat.SocketIO.MaxPayload != 5000 {
+		t.Fatalf("config %+v", cfg)
+	}
+	if _, _, err := Load(nil, func(k string) string { return map[string]string{EnvPrefix + "MAX_CONNS": "many"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), EnvPrefix+"MAX_CONNS") {
+		t.Fatalf("a bad number: %v", err)
+	}
+}

@@ -770,7 +770,7 @@ func (a *App) postMessage(w http.ResponseWriter, r *http.Request) {
 // broadcast sends an event to every identified socket on every node. The change it reports
 // is stored already, so a failure is logged, not returned.
 func (a *App) broadcast(ctx context.Context, event string, v any) {
-	if err := sio.Broadcast(context.WithoutCancel(ctx), a.hub, eventsChannel, identifiedRoom, event, v); err != nil {
+	if err := a.sio.Broadcast(context.WithoutCancel(ctx), identifiedRoom, event, v); err != nil {
 		a.log.Warn("broadcast", "event", event, "err", err)
 	}
 }

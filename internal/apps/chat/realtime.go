@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zishang520/socket.io/servers/socket/v3"
-
 	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
@@ -31,7 +29,7 @@ const identifiedRoom = "identified"
 func channelTopic(id int64) string { return "chat:channel:" + strconv.FormatInt(id, 10) }
 
 // channelRoom holds the local sockets in a channel.
-func channelRoom(id int64) socket.Room { return socket.Room("channel:" + strconv.FormatInt(id, 10)) }
+func channelRoom(id int64) string { return "channel:" + strconv.FormatInt(id, 10) }
 
 // rooms serialises, per channel on this node, a membership change and the presence read that
 // follows it, so this node never broadcasts an older list after a newer one.
@@ -57,7 +55,7 @@ func (r *rooms) lock(id int64) func() {
 // member is one socket's state.
 type member struct {
 	a    *App
-	sock *socket.Socket
+	sock *sio.Socket
 
 	mu         sync.Mutex
 	user       int64 // 0: not identified
@@ -69,9 +67,9 @@ type member struct {
 // opTimeout bounds the store and hub calls one event makes.
 const opTimeout = 5 * time.Second
 
-func (a *App) connected(sock *socket.Socket) {
+func (a *App) connected(sock *sio.Socket) {
 	m := &member{a: a, sock: sock}
-	on := func(event string, fn func(arg any)) { sio.On(sock, a.log, event, fn) }
+	on := sock.On
 	on("identify", m.identify)
 	on("change channel", m.changeChannel)
 	on("start typing", func(arg any) { m.setTyping(arg, true) })
@@ -89,7 +87,7 @@ func (m *member) identify(arg any) {
 		m.a.log.Warn("identify", "err", err)
 	}
 	if !ok {
-		_ = m.sock.Emit("identity failure")
+		m.sock.Emit("identity failure")
 		return
 	}
 	m.mu.Lock()
@@ -99,7 +97,7 @@ func (m *member) identify(arg any) {
 	m.user = user
 	m.mu.Unlock()
 	m.sock.Join(identifiedRoom)
-	_ = m.sock.Emit("identified")
+	m.sock.Emit("identified")
 }
 
 // unidentify ends the socket's identity: it leaves its channel (with `stop typing` if it was
@@ -138,7 +136,7 @@ func (m *member) changeChannel(arg any) {
 	defer unlock()
 	// The channel's events reach its sockets through the room; its member list is the
 	// hub's presence of the channel's topic, cluster-wide.
-	info := &pubsub.ClientInfo{Client: string(m.sock.Id()), User: strconv.FormatInt(m.user, 10)}
+	info := &pubsub.ClientInfo{Client: m.sock.ID(), User: strconv.FormatInt(m.user, 10)}
 	if err := m.a.hub.Join(ctx, channelTopic(id), info, m.a.maxPresence); err != nil && !errors.Is(err, pubsub.ErrPresenceFull) {
 		m.a.log.Warn("join channel", "channel", id, "err", err)
 		return
@@ -160,7 +158,7 @@ func (m *member) leaveLocked(ctx context.Context) {
 	}
 	unlock := m.a.rooms.lock(id)
 	defer unlock()
-	if err := m.a.hub.Leave(ctx, channelTopic(id), string(m.sock.Id())); err != nil {
+	if err := m.a.hub.Leave(ctx, channelTopic(id), m.sock.ID()); err != nil {
 		m.a.log.Warn("leave channel", "channel", id, "err", err)
 	}
 	m.sock.Leave(channelRoom(id))
@@ -194,7 +192,7 @@ func (a *App) typing(ctx context.Context, channel, user int64, on bool) {
 	if on {
 		event = "start typing"
 	}
-	if err := sio.Broadcast(ctx, a.hub, eventsChannel, string(channelRoom(channel)), event, map[string]int64{"channel_id": channel, "user_id": user}); err != nil {
+	if err := a.sio.Broadcast(ctx, channelRoom(channel), event, map[string]int64{"channel_id": channel, "user_id": user}); err != nil {
 		a.log.Warn("typing", "channel", channel, "err", err)
 	}
 }

@@ -120,7 +120,7 @@ func (a *App) startHour(ctx context.Context) {
 		a.log.Warn("stats", "err", err)
 		return
 	}
-	a.sio.IO().Emit("stats", s)
+	a.sio.EmitLocal("stats", s)
 }
 
 // Routes mounts the HTTP API, socket.io, and in dev mode the frontend.

@@ -53,6 +53,7 @@ func TestClickRateDropsAreCounted(t *testing.T) {
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetForceNew(true)
 	opts.SetReconnection(false)
+	opts.SetAutoConnect(false) // connected below, once the handlers are on
 	sock, err := sioclient.Connect(n.URL, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +76,7 @@ func TestClickRateDropsAreCounted(t *testing.T) {
 		// rename is announced, every click before it has been let through or dropped.
 		_ = sock.Emit("auth", "Limit2")
 	})
+	sock.Connect()
 	select {
 	case <-joined:
 	case <-time.After(guard):

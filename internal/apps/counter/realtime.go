@@ -10,7 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/zishang520/socket.io/servers/socket/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard/switchboard/internal/metrics"
@@ -36,7 +35,7 @@ const opTimeout = 5 * time.Second
 // conn is one socket's session.
 type conn struct {
 	a     *App
-	sock  *socket.Socket
+	sock  *sio.Socket
 	id    string
 	limit *rate.Limiter
 
@@ -44,8 +43,8 @@ type conn struct {
 	s  session
 }
 
-func (a *App) connected(sock *socket.Socket) {
-	c := &conn{a: a, sock: sock, id: string(sock.Id())}
+func (a *App) connected(sock *sio.Socket) {
+	c := &conn{a: a, sock: sock, id: sock.ID()}
 	if a.cfg.ClickRate > 0 {
 		c.limit = rate.NewLimiter(rate.Limit(a.cfg.ClickRate), max(1, int(2*a.cfg.ClickRate)))
 	}
@@ -55,13 +54,13 @@ func (a *App) connected(sock *socket.Socket) {
 	c.publishSession(ctx)
 	c.mu.Unlock()
 	if s, err := a.db.stats(ctx, a.unix()); err == nil {
-		_ = sock.Emit("stats", s)
+		sock.Emit("stats", s)
 	} else {
 		a.log.Warn("stats", "err", err)
 	}
 	a.status(ctx)
 	on := func(event string, fn func(ctx context.Context, arg any)) {
-		sio.On(sock, a.log, event, func(arg any) {
+		sock.On(event, func(arg any) {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
 			fn(ctx, arg)
@@ -248,7 +247,7 @@ func (a *App) message(ctx context.Context, text string) {
 
 // broadcast sends an event to every socket on every node.
 func (a *App) broadcast(ctx context.Context, event string, v any) {
-	if err := sio.Broadcast(context.WithoutCancel(ctx), a.hub, eventsChannel, "", event, v); err != nil {
+	if err := a.sio.Broadcast(context.WithoutCancel(ctx), "", event, v); err != nil {
 		a.log.Warn("broadcast", "event", event, "err", err)
 	}
 }

@@ -43,6 +43,7 @@ func TestRestartKeepsCounts(t *testing.T) {
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetForceNew(true)
 	opts.SetReconnection(false)
+	opts.SetAutoConnect(false) // connected below, once the handlers are on
 	sock, err := sioclient.Connect(n.URL, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,7 @@ func TestRestartKeepsCounts(t *testing.T) {
 		}
 		_ = sock.Emit("event", map[string]any{"user": "Gast", "name": "pride"})
 	})
+	sock.Connect()
 	for _, ch := range []chan struct{}{done, evented} {
 		select {
 		case <-ch:

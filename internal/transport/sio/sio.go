@@ -4,12 +4,15 @@
 // registry (limits, drain), and whose broadcasts travel through the hub so that a socket on
 // any node receives them.
 //
-// A broadcast is an Envelope published on a hub channel; every node relays the channel's
-// publications to its local sockets in the envelope's room, encoding the packet once for the
-// room.
+// Apps see a Socket (emit to it, rooms, guarded event handlers) and Server.Broadcast, never
+// the socket.io library: this is the one package that imports it. A broadcast is published
+// on the server's hub channel as its room, a newline, and the socket.io event's JSON
+// (["event",arg]) encoded once; every node hands those bytes, undecoded, to its local sockets
+// in the room as one packet, which the library encodes once for all of them.
 package sio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
@@ -59,8 +63,9 @@ type Options struct {
 	// Hub and Channel: the envelopes published on Channel reach this node's sockets.
 	Hub     *hub.Hub
 	Channel string
-	// OnConnect runs for every socket of the default namespace (see Server.OnConnect).
-	OnConnect func(sock *socket.Socket)
+	// OnConnect runs for every socket of the default namespace, once it counts in the
+	// registry.
+	OnConnect func(sock *Socket)
 	// Goodbye, when set, is the event every socket is sent when the node shuts down, just
 	// before its transport closes (chat's "refresh page").
 	Goodbye string
@@ -70,6 +75,8 @@ type Options struct {
 // path by their configuration, the server does not check it.
 type Server struct {
 	io          *socket.Server
+	hub         *hub.Hub
+	channel     string
 	eio         http.Handler
 	reg         *transport.Registry
 	log         *slog.Logger
@@ -92,7 +99,10 @@ func New(o Options) (*Server, error) {
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(o.ConnectTimeout)
 	io := socket.NewServer(nil, opts)
-	s := &Server{io: io, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log, checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye)}
+	s := &Server{
+		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,
+		checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye),
+	}
 	s.onConnect(o.OnConnect)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.relay(ctx, o.Hub, o.Channel); err != nil {
@@ -123,8 +133,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.eio.ServeHTTP(w, r)
 }
 
-// IO is the underlying socket.io server.
-func (s *Server) IO() *socket.Server { return s.io }
+// EmitLocal emits event with args to every socket of this node (not through the hub).
+func (s *Server) EmitLocal(event string, args ...any) { _ = s.io.Emit(event, args...) }
 
 // conn is a socket as the registry sees it.
 type conn struct {
@@ -170,8 +180,8 @@ func goodbyePacket(event string) []byte {
 }
 
 // onConnect calls fn for every socket of the default namespace, once it is counted in the
-// registry; a socket over a connection limit is disconnected instead.
-func (s *Server) onConnect(fn func(sock *socket.Socket)) {
+// registry; a socket over a connection limit is closed instead.
+func (s *Server) onConnect(fn func(sock *Socket)) {
 	s.io.On("connection", func(a ...any) {
 		sock, ok := a[0].(*socket.Socket)
 		if !ok {
@@ -187,17 +197,37 @@ func (s *Server) onConnect(fn func(sock *socket.Socket)) {
 			return
 		}
 		_ = sock.On("disconnect", func(...any) { s.reg.Remove(c) })
-		fn(sock)
+		fn(&Socket{sock: sock, log: s.log})
 	})
 }
 
-// On handles event on sock with fn, given the event's first argument (nil without one). A
-// panic in fn is logged, not let loose: a hostile event must not take the process down.
-func On(sock *socket.Socket, log *slog.Logger, event string, fn func(arg any)) {
-	_ = sock.On(event, func(args ...any) {
+// Socket is one socket.io connection of the default namespace, as an app sees it.
+type Socket struct {
+	sock *socket.Socket
+	log  *slog.Logger
+}
+
+// ID is the socket's id, unique across nodes.
+func (s *Socket) ID() string { return string(s.sock.Id()) }
+
+// Emit sends event with args to this socket alone.
+func (s *Socket) Emit(event string, args ...any) { _ = s.sock.Emit(event, args...) }
+
+// Join puts the socket in room (of this node; Server.Broadcast reaches the room on every
+// node).
+func (s *Socket) Join(room string) { s.sock.Join(socket.Room(room)) }
+
+// Leave takes the socket out of room.
+func (s *Socket) Leave(room string) { s.sock.Leave(socket.Room(room)) }
+
+// On handles event with fn, given the event's first argument (nil without one); "disconnect"
+// is the socket's end. Events of one socket are handled one at a time, in order. A panic in
+// fn is logged, not let loose: a hostile event must not take the process down.
+func (s *Socket) On(event string, fn func(arg any)) {
+	_ = s.sock.On(event, func(args ...any) {
 		defer func() {
 			if p := recover(); p != nil {
-				log.Error("socket.io event panicked", "event", event, "panic", p)
+				s.log.Error("socket.io event panicked", "event", event, "panic", p)
 			}
 		}()
 		var arg any
@@ -208,84 +238,51 @@ func On(sock *socket.Socket, log *slog.Logger, event string, fn func(arg any)) {
 	})
 }
 
-// Envelope is a socket.io event carried through the hub.
-type Envelope struct {
-	Room  string            `json:"room,omitempty"` // relayed broadcasts: the room on every node
-	Event string            `json:"event"`
-	Args  []json.RawMessage `json:"args,omitempty"`
-}
-
-// NewEnvelope encodes args.
-func NewEnvelope(room, event string, args ...any) (Envelope, error) {
-	env := Envelope{Room: room, Event: event, Args: make([]json.RawMessage, len(args))}
-	for i, a := range args {
-		b, err := json.Marshal(a)
-		if err != nil {
-			return env, fmt.Errorf("sio: encode %s: %w", event, err)
-		}
-		env.Args[i] = b
+// Broadcast emits event with v to room ("" for every socket) on every node, through the
+// server's hub channel. History is not kept: socket.io has no recovery here.
+func (s *Server) Broadcast(ctx context.Context, room, event string, v any) error {
+	if strings.ContainsRune(room, '\n') {
+		return fmt.Errorf("sio: room %q holds a newline", room)
 	}
-	return env, nil
-}
-
-// Broadcast emits event with v to room ("" for every socket) on every node, through channel.
-func Broadcast(ctx context.Context, h *hub.Hub, channel, room, event string, v any) error {
-	env, err := NewEnvelope(room, event, v)
+	b, err := json.Marshal([]any{event, v})
 	if err != nil {
-		return err
+		return fmt.Errorf("sio: encode %s: %w", event, err)
 	}
-	return Publish(ctx, h, channel, env)
-}
-
-// Publish sends env on a hub channel. History is not kept: socket.io has no recovery here.
-func Publish(ctx context.Context, h *hub.Hub, channel string, env Envelope) error {
-	b, err := json.Marshal(env)
-	if err != nil {
-		return fmt.Errorf("sio: encode envelope: %w", err)
-	}
-	if _, err := h.Publish(ctx, channel, b, pubsub.PublishOptions{}); err != nil {
-		return fmt.Errorf("sio: publish %s: %w", env.Event, err)
+	payload := make([]byte, 0, len(room)+1+len(b))
+	payload = append(append(append(payload, room...), '\n'), b...)
+	if _, err := s.hub.Publish(ctx, s.channel, payload, pubsub.PublishOptions{}); err != nil {
+		return fmt.Errorf("sio: publish %s: %w", event, err)
 	}
 	return nil
 }
 
-func decode(ev *hub.Event) (Envelope, []any, bool) {
-	var env Envelope
-	if ev.Kind != hub.KindPublication || json.Unmarshal(ev.Pub.Data, &env) != nil || env.Event == "" {
-		return env, nil, false
-	}
-	args := make([]any, len(env.Args))
-	for i, a := range env.Args {
-		args[i] = a
-	}
-	return env, args, true
-}
-
-// relay emits a channel's envelopes to local rooms.
-type relay struct {
-	s       *Server
-	channel string
-}
+// relay hands a channel's broadcasts to local rooms.
+type relay struct{ s *Server }
 
 func (r *relay) Deliver(ev *hub.Event) {
-	env, args, ok := decode(ev)
+	if ev.Kind != hub.KindPublication {
+		return
+	}
+	room, event, ok := bytes.Cut(ev.Pub.Data, []byte{'\n'})
 	if !ok {
+		r.s.log.Warn("socket.io relay: a publication without a room", "channel", r.s.channel)
 		return
 	}
-	if env.Room == "" {
-		r.s.io.Emit(env.Event, args...)
-		return
+	opts := &socket.BroadcastOptions{Rooms: types.NewSet[socket.Room](), Except: types.NewSet[socket.Room](), Flags: &socket.BroadcastFlags{}}
+	if len(room) > 0 {
+		opts.Rooms.Add(socket.Room(room))
 	}
-	r.s.io.To(socket.Room(env.Room)).Emit(env.Event, args...)
+	// The event's JSON goes to the packet as it is: the library encodes the packet once for
+	// every socket in the room.
+	r.s.io.Sockets().Adapter().Broadcast(&parser.Packet{Type: parser.EVENT, Data: json.RawMessage(event)}, opts)
 }
 
 func (r *relay) Gap(ch string) {
 	r.s.log.Warn("socket.io relay: the broker lost a publication", "channel", ch)
 }
 
-// relay forwards the envelopes published on channel to this node's sockets until ctx ends.
 func (s *Server) relay(ctx context.Context, h *hub.Hub, channel string) error {
-	sub, _, err := h.Subscribe(ctx, channel, &relay{s, channel}, hub.SubscribeOptions{})
+	sub, _, err := h.Subscribe(ctx, channel, &relay{s}, hub.SubscribeOptions{})
 	if err != nil {
 		return fmt.Errorf("sio: relay %s: %w", channel, err)
 	}

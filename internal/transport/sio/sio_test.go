@@ -1,17 +1,26 @@
 package sio_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
+	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/transport/sio"
 )
 
 const guard = 10 * time.Second // bounds every wait; not a speed assertion
@@ -229,5 +238,164 @@ func TestShutdownClosesTransport(t *testing.T) {
 				t.Errorf("%s: a socket.io disconnect packet (clients would not reconnect): %s", name, joined)
 			}
 		}
+	}
+}
+
+// server runs a bare sio.Server (no app) over a memory hub, with onConnect for its sockets.
+func server(t *testing.T, onConnect func(*sio.Socket)) (*sio.Server, string) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mem := broker.NewMemory(time.Hour)
+	h := hub.New(mem, mem, log)
+	if err := h.Run(); err != nil {
+		t.Fatal(err)
+	}
+	reg := transport.NewRegistry(0, 0, time.Minute)
+	s, err := sio.New(sio.Options{
+		Config:   sio.Config{PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, ConnectTimeout: 45 * time.Second, MaxPayload: 1e6},
+		Registry: reg, Log: log, Hub: h, Channel: "test:events", OnConnect: onConnect,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		_ = reg.Drain(ctx)
+		srv.Close()
+		s.Close()
+	})
+	return s, srv.URL
+}
+
+// rawClient is a socket.io client on Engine.IO 4 over WebSocket, written out frame by frame:
+// it sends each packet the instant it may, as fast as no library would.
+type rawClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+// dialRaw opens a socket of the default namespace and returns once it is connected.
+func dialRaw(t *testing.T, url string) *rawClient {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &rawClient{t, c}
+	if open := r.read(); !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open %q", open)
+	}
+	r.send("40")
+	if ack := r.read(); !strings.HasPrefix(ack, "40") {
+		t.Fatalf("connect %q", ack)
+	}
+	return r
+}
+
+func (r *rawClient) send(s string) {
+	if err := r.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		r.t.Error(err)
+	}
+}
+
+// read returns the next packet that is not a ping (answered); "" when the socket ended.
+func (r *rawClient) read() string {
+	for {
+		_ = r.c.SetReadDeadline(time.Now().Add(guard))
+		_, b, err := r.c.ReadMessage()
+		if err != nil {
+			return ""
+		}
+		if string(b) == "2" {
+			r.send("3")
+			continue
+		}
+		return string(b)
+	}
+}
+
+// TestEmitOnConnect: clients that emit the instant they see CONNECT (every socket.io client
+// does) are all answered; without the patch in third_party (PATCHES.md) one in about 40 was
+// force-closed as "invalid state".
+func TestEmitOnConnect(t *testing.T) {
+	_, url := server(t, func(s *sio.Socket) {
+		s.On("hello", func(arg any) { s.Emit("welcome", arg) })
+	})
+	const clients = 60
+	answers := make(chan string, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			defer c.Close()
+			r := &rawClient{t, c}
+			r.read() // open
+			r.send("40")
+			r.read()                                      // connected
+			r.send(`42["hello",` + strconv.Itoa(i) + `]`) // at once
+			answers <- r.read()
+		})
+	}
+	wg.Wait()
+	close(answers)
+	seen := map[string]bool{}
+	for a := range answers {
+		seen[a] = true
+	}
+	for i := range clients {
+		if w := `42["welcome",` + strconv.Itoa(i) + `]`; !seen[w] {
+			t.Errorf("client %d was not answered (answers: %v)", i, seen)
+		}
+	}
+}
+
+// TestBroadcastRooms: a broadcast reaches the sockets of its room, or every socket for "",
+// with its argument intact, non-ASCII included.
+func TestBroadcastRooms(t *testing.T) {
+	joined := make(chan struct{}, 2)
+	s, url := server(t, func(s *sio.Socket) {
+		s.On("join", func(arg any) {
+			s.Join(arg.(string))
+			joined <- struct{}{}
+		})
+	})
+	red, blue := dialRaw(t, url), dialRaw(t, url)
+	red.send(`42["join","red"]`)
+	blue.send(`42["join","blue"]`)
+	for range 2 {
+		select {
+		case <-joined:
+		case <-time.After(guard):
+			t.Fatal("clients did not join")
+		}
+	}
+	ctx := context.Background()
+	if err := s.Broadcast(ctx, "red", "news", map[string]any{"to": "red", "text": "grüße 🎉"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Broadcast(ctx, "", "news", map[string]any{"to": "all"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c    *rawClient
+		want string
+	}{
+		{red, `42["news",{"text":"grüße 🎉","to":"red"}]`},
+		{red, `42["news",{"to":"all"}]`},
+		{blue, `42["news",{"to":"all"}]`}, // the room broadcast passed blue by
+	} {
+		if got := tc.c.read(); got != tc.want {
+			t.Fatalf("got %q, want %q", got, tc.want)
+		}
+	}
+	if err := s.Broadcast(ctx, "a\nb", "news", nil); err == nil {
+		t.Fatal("a room with a newline was accepted")
 	}
 }
