@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -18,6 +19,9 @@ type Router struct {
 	mux    *http.ServeMux
 	prefix string
 	wrap   func(route string, h http.Handler) http.Handler
+	// Skipped are the patterns another app already served (the first mount keeps a path:
+	// the counter's dev frontend keeps / from the streams' welcome text).
+	Skipped []string
 }
 
 // NewRouter returns a router that mounts on mux below prefix.
@@ -37,6 +41,10 @@ func (r *Router) Handle(pattern string, h http.Handler) {
 	full := r.prefix + path
 	if method != "" {
 		full = method + " " + full
+	}
+	if _, taken := r.mux.Handler(&http.Request{Method: method, URL: &url.URL{Path: r.prefix + path}}); taken == full {
+		r.Skipped = append(r.Skipped, full)
+		return
 	}
 	r.mux.Handle(full, r.wrap(full, h))
 }

@@ -1,5 +1,6 @@
-// Package node assembles one Switchboard node from its config: store, broker, hub, apps and
-// HTTP server. main and the end-to-end tests use the same path.
+// Package node assembles one Switchboard node from its config: store, broker, hub, the apps
+// (modules.go lists them) and the HTTP server. main and the end-to-end tests use the same
+// path.
 package node
 
 import (
@@ -8,18 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"sync"
 
-	"github.com/switchboard/switchboard/internal/apps/chat"
-	"github.com/switchboard/switchboard/internal/apps/counter"
-	"github.com/switchboard/switchboard/internal/apps/native"
-	"github.com/switchboard/switchboard/internal/apps/signal"
-	"github.com/switchboard/switchboard/internal/apps/streams"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/server"
 	"github.com/switchboard/switchboard/internal/store"
 	"github.com/switchboard/switchboard/internal/transport"
@@ -37,14 +33,28 @@ type Node struct {
 	Registry *transport.Registry
 	Server   *server.Server
 	log      *slog.Logger
-	// background runs until Serve's context ends (an app's cleanup loop).
-	background []func(context.Context)
-	// extra are listeners of their own (keenchat's socket.io port), address → handler.
-	extra map[string]http.Handler
+	modules  []module.Module // started, in list order
+	extra    []module.Listener
 }
 
-// New builds a node; Close releases it.
+// New builds a node of the built-in modules; Close releases it.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	return NewWith(ctx, cfg, log, Modules)
+}
+
+// NewWith builds a node of the given modules, in order: each is built, then started; the
+// first that fails stops every one already started, and nothing is left running.
+func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []Entry) (n *Node, err error) {
+	for _, e := range list {
+		if e.Namespaces == nil {
+			continue
+		}
+		for _, ns := range e.Namespaces(cfg) {
+			if !slices.ContainsFunc(cfg.Namespaces, func(have config.Namespace) bool { return have.Name == ns.Name }) {
+				cfg.Namespaces = append(slices.Clone(cfg.Namespaces), ns)
+			}
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -55,98 +65,73 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	mem := broker.NewMemory(cfg.Limits.HistoryMetaTTL.D())
 	h := hub.New(mem, mem, log)
 	if err := h.Run(); err != nil {
-		db.Close()
-		return nil, err
+		return nil, errors.Join(err, mem.Close(context.Background()), db.Close())
 	}
 	reg := transport.NewRegistry(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.PingInterval.D())
-	n := &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
+	n = &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
+	defer func() {
+		if err != nil {
+			n.stopModules()
+			err = errors.Join(err, n.Close())
+		}
+	}()
+	deps := module.Deps{Config: cfg, Hub: h, Store: db, Registry: reg, Log: log, Version: Version}
 	var mounts []server.Mount
-	sig := cfg.Apps.Signal
-	if sig.Enabled || sig.V1.Enabled || sig.V4.Enabled {
-		// Signaling pushes answers and candidates on native channels of its own namespace.
-		if !slices.ContainsFunc(cfg.Namespaces, func(ns config.Namespace) bool { return ns.Name == signal.PushNamespace }) {
-			cfg.Namespaces = append(slices.Clone(cfg.Namespaces), signal.PushNamespaceConfig)
-			n.Config = cfg
+	for _, e := range list {
+		if !e.Enabled(cfg) {
+			continue
 		}
-		svc, err := signal.New(ctx, cfg, db, h, log, Version)
+		m, err := e.New(deps)
 		if err != nil {
-			db.Close()
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", e.Name, err)
 		}
-		for _, m := range []struct {
-			app server.App
-			cfg config.App
-		}{{svc.G2(), sig.App}, {svc.G1(), sig.V1}, {svc.G4(), sig.V4}} {
-			if m.cfg.Enabled {
-				mounts = append(mounts, server.Mount{App: m.app, Prefix: m.cfg.Prefix})
-			}
+		if err := m.Start(ctx); err != nil {
+			n.modules = append(n.modules, m) // Run releases what a partial start took
+			return nil, fmt.Errorf("start %s: %w", e.Name, err)
 		}
-		n.background = append(n.background, svc.Run)
-	}
-	if cfg.Apps.Chat.Enabled {
-		app, err := chat.New(ctx, cfg, db, h, reg, log)
-		if err != nil {
-			db.Close()
-			return nil, err
+		n.modules = append(n.modules, m)
+		mounts = append(mounts, m.Mounts()...)
+		if l, ok := m.(module.WithListeners); ok {
+			n.extra = append(n.extra, l.Listeners()...)
 		}
-		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Chat.Prefix})
-		n.background = append(n.background, app.Run)
-		if addr := cfg.Apps.Chat.SocketIOAddr; addr != "" {
-			mux := http.NewServeMux()
-			mux.Handle("/socket.io/", app.SocketIO())
-			n.extra = map[string]http.Handler{addr: mux}
-		}
-	}
-	if cfg.Apps.Counter.Enabled {
-		app, err := counter.New(ctx, cfg, db, h, reg, log)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Counter.Prefix})
-		n.background = append(n.background, app.Run)
-	}
-	if cfg.Apps.Streams.Enabled {
-		app, err := streams.New(ctx, cfg, db, h, reg, log)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		// The counter's dev mode serves its frontend at the same root.
-		c := cfg.Apps.Counter
-		app.Root = !(c.Enabled && c.Frontend != "" && c.Prefix == cfg.Apps.Streams.Prefix)
-		mounts = append(mounts, server.Mount{App: app, Prefix: cfg.Apps.Streams.Prefix})
-		n.background = append(n.background, app.Run)
-	}
-	if cfg.Apps.Native.Enabled {
-		mounts = append(mounts, server.Mount{App: native.New(cfg, h, reg, log, Version), Prefix: cfg.Apps.Native.Prefix})
 	}
 	n.Server = server.New(cfg, log, db, mem, reg, Version, mounts...)
 	return n, nil
 }
 
-// Serve runs until ctx ends, then drains. The apps' background work (relays, cleanup) runs
+// stopModules ends modules that started but never ran, in reverse order.
+func (n *Node) stopModules() {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, m := range slices.Backward(n.modules) {
+		m.Run(done)
+	}
+	n.modules = nil
+}
+
+// Serve runs until ctx ends, then drains. The modules' background work (relays, cleanup) runs
 // until the drain is over: the node serves fully during its drain delay.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	var extra []server.Listener
-	for addr, h := range n.extra {
-		eln, err := net.Listen("tcp", addr)
+	for _, l := range n.extra {
+		eln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
-			for _, l := range extra {
-				_ = l.Listener.Close()
+			for _, e := range extra {
+				_ = e.Listener.Close()
 			}
-			return fmt.Errorf("listen %s: %w", addr, err)
+			return fmt.Errorf("listen %s: %w", l.Addr, err)
 		}
-		extra = append(extra, server.Listener{Name: "chat socket.io", Listener: eln, Handler: h})
+		extra = append(extra, server.Listener{Name: l.Name, Listener: eln, Handler: l.Handler})
 	}
 	bg, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, run := range n.background {
-		wg.Go(func() { run(bg) })
+	for _, m := range n.modules {
+		wg.Go(func() { m.Run(bg) })
 	}
 	err := n.Server.Serve(ctx, ln, extra...)
 	stop()
 	wg.Wait()
+	n.modules = nil
 	return err
 }
 

@@ -85,8 +85,12 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		ops.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	for _, m := range mounts {
-		m.App.Routes(httpx.NewRouter(mux, m.Prefix, wrap))
+		r := httpx.NewRouter(mux, m.Prefix, wrap)
+		m.App.Routes(r)
 		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)
+		for _, p := range r.Skipped {
+			log.Info("route served by an earlier mount", "app", m.App.Name(), "route", p)
+		}
 	}
 	unmatched := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, _ := mux.Handler(r)

@@ -42,7 +42,8 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
-	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/module"
+	"github.com/switchboard/switchboard/internal/server"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
@@ -58,6 +59,9 @@ type App struct {
 	login *httpx.IPLimiter // per IP
 	posts *httpx.IPLimiter // per user
 	rooms *rooms
+	reg   *transport.Registry
+	// origins are the node's cors_origins, for socket.io's upgrades.
+	origins []string
 
 	maxPresence int
 }
@@ -65,14 +69,12 @@ type App struct {
 // eventsChannel carries the chat's broadcasts between nodes.
 const eventsChannel = "chat:events"
 
-// New migrates the chat tables and starts relaying broadcasts to local sockets.
-func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *transport.Registry, log *slog.Logger) (*App, error) {
-	if err := st.Migrate(ctx, "chat", migrations); err != nil {
-		return nil, err
-	}
+// New builds the chat of d's configuration.
+func New(d module.Deps) (*App, error) {
+	cfg := d.Config
 	c := cfg.Apps.Chat
 	a := &App{
-		cfg: c, db: db{st}, hub: h, log: log.With("app", "chat"), now: time.Now,
+		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: cfg.CORSOrigins, log: d.Log.With("app", "chat"), now: time.Now,
 		rooms: newRooms(), maxPresence: cfg.Limits.MaxPresence,
 	}
 	if c.LoginRate > 0 {
@@ -81,24 +83,39 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *
 	if c.PostRate > 0 {
 		a.posts = httpx.NewIPLimiter(c.PostRate, 10)
 	}
+	return a, nil
+}
+
+// Start migrates the chat tables and starts relaying broadcasts to local sockets.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.db.Migrate(ctx, "chat", migrations); err != nil {
+		return err
+	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Config: sio.FromConfig(c.SocketIO), CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
-		Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
+		Config: sio.FromConfig(a.cfg.SocketIO), CheckOrigin: httpx.OriginChecker(a.origins),
+		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 		// keenchat told every socket to reload when it restarted; the sockets reconnect.
 		Goodbye: "refresh page",
 	})
-	if err != nil {
-		return nil, err
-	}
-	return a, nil
+	return err
 }
 
 // Name is the app's name in config and logs.
 func (*App) Name() string { return "chat" }
 
-// SocketIO is the socket.io endpoint, for a listener of its own (keenchat's port 5001).
-func (a *App) SocketIO() http.Handler { return a.sio }
+// Mounts is the chat at its prefix.
+func (a *App) Mounts() []server.Mount { return []server.Mount{{App: a, Prefix: a.cfg.Prefix}} }
+
+// Listeners is keenchat's own socket.io port (/socket.io/ on socketio_addr), when set.
+func (a *App) Listeners() []module.Listener {
+	if a.cfg.SocketIOAddr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", a.sio)
+	return []module.Listener{{Name: "chat socket.io", Addr: a.cfg.SocketIOAddr, Handler: mux}}
+}
 
 // Run sweeps expired tokens hourly until ctx ends, then stops relaying. (Each socket is told
 // to reload, `refresh page`, as the node drains: the socket.io transport sends it just before
@@ -115,7 +132,9 @@ func (a *App) Run(ctx context.Context) {
 				a.log.Info("token cleanup", "expired", n)
 			}
 		case <-ctx.Done():
-			a.sio.Close()
+			if a.sio != nil {
+				a.sio.Close()
+			}
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 	"github.com/switchboard/switchboard/internal/transport"
 )
@@ -30,10 +31,14 @@ func fuzzApp(t testing.TB) (http.Handler, string) {
 	}
 	cfg := config.Default()
 	cfg.Apps.Chat.LoginRate, cfg.Apps.Chat.PostRate = 0, 0
-	a, err := New(context.Background(), cfg, storetest.SQLite(t), h, transport.NewRegistry(0, 0, time.Minute), log)
+	a, err := New(module.Deps{Config: cfg, Hub: h, Store: storetest.SQLite(t), Registry: transport.NewRegistry(0, 0, time.Minute), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctx, cancel := context.WithCancel(context.Background()); cancel(); a.Run(ctx) })
 	mux := http.NewServeMux()
 	a.Routes(httpx.NewRouter(mux, "", nil))
 	do := func(path, body string) []byte {

@@ -29,7 +29,8 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
-	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/module"
+	"github.com/switchboard/switchboard/internal/server"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sio"
 )
@@ -48,6 +49,8 @@ type App struct {
 
 	commits *committer
 	stop    func() // the committer and the relay
+	reg     *transport.Registry
+	origins []string // the node's cors_origins, for socket.io's upgrades
 }
 
 // Hub channels: the broadcasts to every socket, and the presence of connected sockets.
@@ -56,29 +59,39 @@ const (
 	onlineChannel = "counter:online"
 )
 
-// New migrates the counter's tables and starts relaying broadcasts to local sockets.
-func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *transport.Registry, log *slog.Logger) (*App, error) {
-	if err := st.Migrate(ctx, "counter", migrations); err != nil {
-		return nil, err
-	}
-	c := cfg.Apps.Counter
-	a := &App{cfg: c, db: db{st}, hub: h, log: log.With("app", "counter"), now: time.Now,
-		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix}
-	commitCtx, stop := context.WithCancel(context.Background())
+// New builds the counter of d's configuration.
+func New(d module.Deps) (*App, error) {
+	c := d.Config.Apps.Counter
+	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins,
+		log: d.Log.With("app", "counter"), now: time.Now,
+		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
 	a.commits = newCommitter(a.db)
+	return a, nil
+}
+
+// Start migrates the counter's tables, starts the group committer and relays broadcasts to
+// local sockets.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.db.Migrate(ctx, "counter", migrations); err != nil {
+		return err
+	}
+	commitCtx, stop := context.WithCancel(context.Background())
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Config: sio.FromConfig(c.SocketIO), CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
-		Registry: reg, Log: a.log, Hub: h, Channel: eventsChannel, OnConnect: a.connected,
+		Config: sio.FromConfig(a.cfg.SocketIO), CheckOrigin: httpx.OriginChecker(a.origins),
+		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {
 		stop()
-		return nil, err
+		return err
 	}
 	a.stop = func() { stop(); a.sio.Close() }
-	return a, nil
+	return nil
 }
+
+// Mounts is the counter at its prefix.
+func (a *App) Mounts() []server.Mount { return []server.Mount{{App: a, Prefix: a.cfg.Prefix}} }
 
 func set(list []string) map[string]bool {
 	m := make(map[string]bool, len(list))
@@ -97,6 +110,9 @@ func (a *App) unix() int64 { return a.now().Unix() }
 // the UTC hour, until ctx ends.
 func (a *App) Run(ctx context.Context) {
 	defer a.stop()
+	if ctx.Err() != nil {
+		return
+	}
 	for {
 		a.startHour(ctx)
 		now := a.now()

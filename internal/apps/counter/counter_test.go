@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/store"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 	"github.com/switchboard/switchboard/internal/transport"
@@ -41,8 +42,11 @@ func newApp(t *testing.T, st *store.DB, mutate func(*config.Config)) (*App, *clo
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	a, err := New(context.Background(), cfg, st, h, transport.NewRegistry(0, 0, time.Minute), log)
+	a, err := New(module.Deps{Config: cfg, Hub: h, Store: st, Registry: transport.NewRegistry(0, 0, time.Minute), Log: log})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.stop)

@@ -4,6 +4,7 @@
 package native
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -14,8 +15,9 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/pubsub"
-	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/server"
 	"github.com/switchboard/switchboard/internal/transport/sse"
 	"github.com/switchboard/switchboard/internal/transport/ws"
 )
@@ -34,11 +36,12 @@ type App struct {
 	sseOpts  *sse.Options
 }
 
-// New returns the native app over h. reg is the server's connection registry.
-func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logger, version string) *App {
+// New builds the native app of d's configuration.
+func New(d module.Deps) (*App, error) {
+	cfg, reg := d.Config, d.Registry
 	l := cfg.Limits
 	a := &App{
-		hub: h, cfg: cfg, limits: l, log: log, version: version,
+		hub: d.Hub, cfg: cfg, limits: l, log: d.Log, version: d.Version,
 		rules:  newRules(cfg.Namespaces, l.MaxChannelNameLength),
 		tokens: auth.NewVerifier(cfg.TokenHMACSecret),
 		apiKey: auth.NewKeyChecker(cfg.APIKey),
@@ -63,7 +66,18 @@ func New(cfg config.Config, h *hub.Hub, reg *transport.Registry, log *slog.Logge
 		Goodbye:      sse.Format("", "disconnect", disconnectPush(DisconnectShutdown, "server shutting down", true)),
 		Registry:     reg,
 	}
-	return a
+	return a, nil
+}
+
+// Start has nothing to do: the native API keeps no tables of its own.
+func (*App) Start(context.Context) error { return nil }
+
+// Run has no background work: the hub and the registry do it.
+func (*App) Run(context.Context) {}
+
+// Mounts is the native API at its prefix.
+func (a *App) Mounts() []server.Mount {
+	return []server.Mount{{App: a, Prefix: a.cfg.Apps.Native.Prefix}}
 }
 
 // Name is the app's name in config and logs.

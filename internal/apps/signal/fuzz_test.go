@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
+	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
 
@@ -105,8 +106,11 @@ func FuzzCanonicalJSON(f *testing.F) {
 // fuzzService is a Service over a fresh SQLite file, without a hub.
 func fuzzService(t testing.TB) *Service {
 	cfg := config.Default()
-	s, err := New(context.Background(), cfg, storetest.SQLite(t), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), "fuzz")
+	s, err := New(module.Deps{Config: cfg, Store: storetest.SQLite(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "fuzz"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -19,7 +19,8 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
-	"github.com/switchboard/switchboard/internal/store"
+	"github.com/switchboard/switchboard/internal/module"
+	"github.com/switchboard/switchboard/internal/server"
 )
 
 // Service is the signaling core the three generations share: the store, the keys, the clock
@@ -40,14 +41,37 @@ type Service struct {
 	bodyMax  int64
 }
 
-// New migrates the signaling tables and loads (or makes) the keys.
-func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, log *slog.Logger, version string) (*Service, error) {
-	if err := st.Migrate(ctx, "signal", migrations); err != nil {
-		return nil, err
-	}
+// New builds the signaling service of d's configuration.
+func New(d module.Deps) (*Service, error) {
+	cfg := d.Config
 	s := &Service{
-		cfg: cfg.Apps.Signal, db: db{st}, hub: h, log: log.With("app", "signal"), version: version, now: time.Now,
+		cfg: cfg.Apps.Signal, db: db{d.Store}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
 		push: pushOptionsFor(cfg.Namespaces), bodyMax: cfg.Limits.MaxBodyBytes,
+	}
+	if s.cfg.RequestsPerIP > 0 {
+		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), max(s.cfg.RequestsPerIP, s.cfg.RequestsBurst))
+	}
+	return s, nil
+}
+
+// Mounts are the enabled generations, each at its prefix.
+func (s *Service) Mounts() []server.Mount {
+	var out []server.Mount
+	for _, m := range []struct {
+		app server.App
+		cfg config.App
+	}{{s.G2(), s.cfg.App}, {s.G1(), s.cfg.V1}, {s.G4(), s.cfg.V4}} {
+		if m.cfg.Enabled {
+			out = append(out, server.Mount{App: m.app, Prefix: m.cfg.Prefix})
+		}
+	}
+	return out
+}
+
+// Start migrates the signaling tables and loads (or makes) the keys.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.db.Migrate(ctx, "signal", migrations); err != nil {
+		return err
 	}
 	random := func() []byte {
 		b := make([]byte, 32)
@@ -61,15 +85,21 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, log *
 		s.credKey, err = s.db.key(ctx, "g2_auth_secret", random)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("signal: credential key: %w", err)
+		return fmt.Errorf("signal: credential key: %w", err)
 	}
 	if s.pushKey, err = s.db.key(ctx, "push_channels", random); err != nil {
-		return nil, fmt.Errorf("signal: push key: %w", err)
+		return fmt.Errorf("signal: push key: %w", err)
 	}
-	if s.cfg.RequestsPerIP > 0 {
-		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), max(s.cfg.RequestsPerIP, s.cfg.RequestsBurst))
+	return nil
+}
+
+// Namespaces are the native namespaces signaling needs: its push channels' (added to the
+// node's configuration when missing), whenever a generation is enabled.
+func Namespaces(cfg config.Config) []config.Namespace {
+	if s := cfg.Apps.Signal; s.Enabled || s.V1.Enabled || s.V4.Enabled {
+		return []config.Namespace{PushNamespaceConfig}
 	}
-	return s, nil
+	return nil
 }
 
 // nowMS is the current time in Unix milliseconds, rondevu's unit everywhere.

@@ -37,8 +37,8 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
-	"github.com/switchboard/switchboard/internal/store"
-	"github.com/switchboard/switchboard/internal/transport"
+	"github.com/switchboard/switchboard/internal/module"
+	"github.com/switchboard/switchboard/internal/server"
 	"github.com/switchboard/switchboard/internal/transport/ws"
 )
 
@@ -54,26 +54,24 @@ type App struct {
 	ws       *ws.Server
 	now      func() time.Time
 	started  time.Time
-	// Root answers GET / with the welcome text (off when another app serves /).
-	Root bool
+
+	ends *hub.Subscription // the control channel that ends streams
 
 	mu    sync.Mutex
 	local map[string]map[*peer]struct{} // stream id → this node's sockets
 }
 
-// New migrates the tables and prepares the OAuth client.
-func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *transport.Registry, log *slog.Logger) (*App, error) {
-	if err := st.Migrate(ctx, "streams", migrations); err != nil {
-		return nil, err
-	}
+// New builds the streams of d's configuration and its OAuth client.
+func New(d module.Deps) (*App, error) {
+	cfg, h, log := d.Config, d.Hub, d.Log
 	c := cfg.Apps.Streams
 	p, err := c.Provider.Resolved()
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
-		cfg: c, provider: p, db: db{st}, hub: h, log: log.With("app", "streams"), now: time.Now, started: time.Now(),
-		client: &http.Client{Timeout: 10 * time.Second}, Root: true, local: map[string]map[*peer]struct{}{},
+		cfg: c, provider: p, db: db{d.Store}, hub: h, log: log.With("app", "streams"), now: time.Now, started: time.Now(),
+		client: &http.Client{Timeout: 10 * time.Second}, local: map[string]map[*peer]struct{}{},
 	}
 	if p.ClientID != "" {
 		a.oauth = &oauth2.Config{
@@ -89,15 +87,23 @@ func New(ctx context.Context, cfg config.Config, st *store.DB, h *hub.Hub, reg *
 	l := cfg.Limits
 	a.ws = ws.NewServer(ws.Options{
 		ReadLimit: c.MaxFrameBytes, QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout.D(),
-		ReadTimeout: l.PingInterval.D() + l.PongTimeout.D(), Binary: true, Registry: reg,
+		ReadTimeout: l.PingInterval.D() + l.PongTimeout.D(), Binary: true, Registry: d.Registry,
 		// The original checked no Origin; any page could then act with a viewer's token.
 		CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
 	})
-	if err := a.watchEnds(ctx); err != nil {
-		return nil, err
-	}
 	return a, nil
 }
+
+// Start migrates the tables and listens for streams that other nodes end.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.db.Migrate(ctx, "streams", migrations); err != nil {
+		return err
+	}
+	return a.watchEnds(ctx)
+}
+
+// Mounts is the streams at their prefix.
+func (a *App) Mounts() []server.Mount { return []server.Mount{{App: a, Prefix: a.cfg.Prefix}} }
 
 // Name is the app's name in config and logs.
 func (*App) Name() string { return "streams" }
@@ -106,12 +112,12 @@ func (a *App) ms() int64 { return a.now().UnixMilli() }
 
 // Routes mounts twizzle's paths.
 func (a *App) Routes(r *httpx.Router) {
-	if a.Root {
-		r.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write([]byte("Welcome to api.twizzle.net\nSee https://github.com/cubing/api.twizzle.net for more info."))
-		})
-	}
+	// The root text: when the counter's dev mode serves its frontend at the same root, it is
+	// mounted first and keeps / (the router skips a pattern already served).
+	r.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("Welcome to api.twizzle.net\nSee https://github.com/cubing/api.twizzle.net for more info."))
+	})
 	r.HandleFunc("GET /v0/infra/liveness_check", a.liveness)
 	r.HandleFunc("GET /v0/streams", a.listStreams)
 	r.HandleFunc("POST /v0/streams", a.createStream)
@@ -251,6 +257,9 @@ func (a *App) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if a.ends != nil {
+				a.hub.Unsubscribe(context.Background(), a.ends)
+			}
 			return
 		case <-t.C:
 			a.sweep(ctx, period)

@@ -340,6 +340,7 @@ func (a *App) watchEnds(ctx context.Context) error {
 		return err
 	}
 	sub.Ready()
+	a.ends = sub
 	return nil
 }
 
