@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 // startServer runs a node as examples/load.json configures it, on a random loopback port.
 func startServer(t *testing.T) string {
 	t.Helper()
-	cfg, _, err := config.Load([]string{"-config", "../../examples/load.json", "-data", t.TempDir()}, func(string) string { return "" })
+	cfg, _, err := node.LoadConfig([]string{"-config", "../../examples/load.json", "-data", t.TempDir()}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func main() {
 }
 
 func run() error {
-	cfg, version, err := config.Load(os.Args[1:], os.Getenv)
+	cfg, version, err := node.LoadConfig(os.Args[1:], os.Getenv)
 	if version {
 		fmt.Println("switchboard", node.Version)
 		return nil

@@ -13,8 +13,9 @@ import (
 // parts joined by "_". A struct field tagged env:"" adds no part: the apps, the limits and the
 // streams provider, so apps.chat.prefix is SWITCHBOARD_CHAT_PREFIX, limits.max_conns is
 // SWITCHBOARD_MAX_CONNS and apps.streams.provider.client_id is SWITCHBOARD_STREAMS_CLIENT_ID.
-// Lists are comma-separated, durations Go durations ("30s"). Lists of objects (namespaces)
-// are set in the file only.
+// Each app's section is named by the app: apps.chat.socketio.max_payload is
+// SWITCHBOARD_CHAT_SOCKETIO_MAX_PAYLOAD. Lists are comma-separated, durations Go durations
+// ("30s"). Lists of objects (namespaces) are set in the file only.
 
 // EnvVar is one setting the environment can give.
 type EnvVar struct {
@@ -23,7 +24,10 @@ type EnvVar struct {
 	v    reflect.Value
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	appsType     = reflect.TypeFor[Apps]()
+)
 
 // EnvVars lists the settings of cfg the environment can give, in field order.
 func EnvVars(cfg *Config) []EnvVar {
@@ -58,6 +62,16 @@ func walkEnv(v reflect.Value, env, path []string, out *[]EnvVar) {
 			*out = append(*out, EnvVar{Name: EnvPrefix + strings.Join(e, "_"), Path: strings.Join(p, "."), v: fv})
 		case f.Type.Kind() == reflect.Struct:
 			walkEnv(fv, e, p, out)
+		case f.Type == appsType:
+			// Each app's section, by name: apps.chat.prefix is CHAT_PREFIX.
+			apps := fv.Interface().(Apps)
+			for _, name := range apps.names() {
+				sec := reflect.ValueOf(apps[name])
+				if sec.Kind() != reflect.Pointer || sec.Elem().Kind() != reflect.Struct {
+					continue
+				}
+				walkEnv(sec.Elem(), append(append([]string(nil), e...), strings.ToUpper(name)), append(append([]string(nil), p...), name), out)
+			}
 		}
 	}
 }
@@ -121,3 +135,6 @@ func setFromString(v reflect.Value, s string) error {
 	}
 	return nil
 }
+
+// Value is the setting's current value.
+func (e EnvVar) Value() any { return e.v.Interface() }

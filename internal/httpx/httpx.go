@@ -3,11 +3,14 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -136,6 +139,67 @@ func DecodeOrFail(w http.ResponseWriter, r *http.Request, limit int64, v any) bo
 		Error(w, de.Status, de.Msg)
 	} else {
 		Error(w, http.StatusBadRequest, err.Error())
+	}
+	return false
+}
+
+type clientIPKey struct{}
+
+// WithClientIP records the client address the server resolved for a request.
+func WithClientIP(r *http.Request, ip string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip))
+}
+
+// ClientIP returns the address a request came from: the one the server resolved (through
+// trusted proxies), or else the TCP peer.
+func ClientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return PeerIP(r)
+}
+
+// PeerIP returns the TCP peer's address.
+func PeerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ResolveClientIP returns the client address of r: the TCP peer, unless the peer is a trusted
+// proxy, in which case the rightmost X-Forwarded-For hop that is not itself a trusted proxy
+// (hops to its left could be forged by the client).
+func ResolveClientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer := PeerIP(r)
+	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			break // a malformed hop: trust nothing further left
+		}
+		if !isTrusted(hop, trusted) {
+			return a.Unmap().String()
+		}
+	}
+	return peer
+}
+
+func isTrusted(ip string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
 	}
 	return false
 }

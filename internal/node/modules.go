@@ -1,6 +1,8 @@
 package node
 
 import (
+	"flag"
+
 	"github.com/switchboard/switchboard/internal/apps/chat"
 	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/apps/native"
@@ -13,19 +15,20 @@ import (
 // Entry is one app in a node's module list.
 type Entry struct {
 	Name string
-	// Enabled says whether cfg turns the app on.
-	Enabled func(cfg config.Config) bool
+	// Default is the app's section of the configuration, out of the box.
+	Default func() config.Section
 	New     func(module.Deps) (module.Module, error)
 	// Namespaces, when set, are native namespaces the app needs; the node adds those the
 	// configuration lacks.
 	Namespaces func(cfg config.Config) []config.Namespace
 }
 
-// entry makes the list's line for an app whose package has New(module.Deps) (*App, error).
-func entry[M module.Module](name string, on func(config.Apps) bool, newf func(module.Deps) (M, error)) Entry {
+// entry is the list's line for an app whose package has Default() *Config and
+// New(module.Deps) (*App, error).
+func entry[C config.Section, M module.Module](name string, def func() C, newf func(module.Deps) (M, error)) Entry {
 	return Entry{
 		Name:    name,
-		Enabled: func(c config.Config) bool { return on(c.Apps) },
+		Default: func() config.Section { return def() },
 		New:     func(d module.Deps) (module.Module, error) { return newf(d) },
 	}
 }
@@ -33,14 +36,40 @@ func entry[M module.Module](name string, on func(config.Apps) bool, newf func(mo
 // Modules is the built-in module list, in mount order: where two apps serve one path (the
 // counter's dev frontend and the streams' welcome text, both at /), the first keeps it.
 var Modules = []Entry{
-	withNamespaces(entry("signal", func(a config.Apps) bool { return a.Signal.Enabled || a.Signal.V1.Enabled || a.Signal.V4.Enabled }, signal.New), signal.Namespaces),
-	entry("chat", func(a config.Apps) bool { return a.Chat.Enabled }, chat.New),
-	entry("counter", func(a config.Apps) bool { return a.Counter.Enabled }, counter.New),
-	entry("streams", func(a config.Apps) bool { return a.Streams.Enabled }, streams.New),
-	entry("native", func(a config.Apps) bool { return a.Native.Enabled }, native.New),
+	withNamespaces(entry(signal.Name, signal.Default, signal.New), signal.Namespaces),
+	entry(chat.Name, chat.Default, chat.New),
+	entry(counter.Name, counter.Default, counter.New),
+	entry(streams.Name, streams.Default, streams.New),
+	entry(native.Name, native.Default, native.New),
 }
 
 func withNamespaces(e Entry, ns func(config.Config) []config.Namespace) Entry {
 	e.Namespaces = ns
 	return e
+}
+
+// DefaultConfig is the configuration `go run ./cmd/switchboard` uses: the core defaults and
+// the section of every app in list (the built-in modules when none is given).
+func DefaultConfig(list ...Entry) config.Config {
+	if list == nil {
+		list = Modules
+	}
+	cfg := config.Default()
+	for _, e := range list {
+		cfg.Apps[e.Name] = e.Default()
+	}
+	return cfg
+}
+
+// LoadConfig reads the configuration as main does (see config.Load), for the apps in list
+// (the built-in modules when none is given).
+func LoadConfig(args []string, getenv func(string) string, list ...Entry) (config.Config, bool, error) {
+	return config.Load(DefaultConfig(list...), args, getenv, func(fs *flag.FlagSet) func(*config.Config) {
+		frontend := fs.String("frontend", "", "serve this folder at / for the live counter (frust's --dev mode)")
+		return func(c *config.Config) {
+			if s := counter.Settings(*c); s != nil && *frontend != "" {
+				s.Frontend = *frontend
+			}
+		}
+	})
 }

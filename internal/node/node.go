@@ -44,7 +44,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 
 // NewWith builds a node of the given modules, in order: each is built, then started; the
 // first that fails stops every one already started, and nothing is left running.
-func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []Entry) (n *Node, err error) {
+func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []Entry) (_ *Node, err error) {
 	for _, e := range list {
 		if e.Namespaces == nil {
 			continue
@@ -68,17 +68,18 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 		return nil, errors.Join(err, mem.Close(context.Background()), db.Close())
 	}
 	reg := transport.NewRegistry(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.PingInterval.D())
-	n = &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
+	n := &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
 	defer func() {
 		if err != nil {
 			n.stopModules()
+			reg.Close()
 			err = errors.Join(err, n.Close())
 		}
 	}()
 	deps := module.Deps{Config: cfg, Hub: h, Store: db, Registry: reg, Log: log, Version: Version}
 	var mounts []server.Mount
 	for _, e := range list {
-		if !e.Enabled(cfg) {
+		if sec, ok := cfg.Apps[e.Name]; !ok || !sec.Active() {
 			continue
 		}
 		m, err := e.New(deps)

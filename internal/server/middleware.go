@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/metrics"
-	"github.com/switchboard/switchboard/internal/transport"
 )
 
 // recorder captures the status for logs and metrics, and passes Hijack and Flush through so
@@ -80,7 +79,7 @@ func newRequestID() string {
 func observe(log *slog.Logger, trusted []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r = transport.WithClientIP(r, transport.ResolveClientIP(r, trusted))
+		r = httpx.WithClientIP(r, httpx.ResolveClientIP(r, trusted))
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
 			id = newRequestID()
@@ -106,7 +105,7 @@ func observe(log *slog.Logger, trusted []netip.Prefix, h http.Handler) http.Hand
 				metrics.HTTPDuration.WithLabelValues(rec.route, strconv.Itoa(status)).Observe(d.Seconds())
 			}
 			log.Info("http", "method", r.Method, "path", r.URL.Path, "route", rec.route, "status", status,
-				"bytes", rec.bytes, "dur", d, "ip", transport.ClientIP(r), "request_id", id)
+				"bytes", rec.bytes, "dur", d, "ip", httpx.ClientIP(r), "request_id", id)
 		}()
 		h.ServeHTTP(rec, r)
 	})
@@ -154,7 +153,7 @@ func rateLimit(l *httpx.IPLimiter, key *auth.KeyChecker, next http.Handler) http
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !l.Allow(transport.ClientIP(r)) {
+		if !l.Allow(httpx.ClientIP(r)) {
 			metrics.Refused.WithLabelValues("http_rate").Inc()
 			w.Header().Set("Retry-After", "1")
 			httpx.Error(w, http.StatusTooManyRequests, "too many requests")

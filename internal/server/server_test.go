@@ -182,7 +182,7 @@ func TestClientIPThroughTrustedProxies(t *testing.T) {
 			if tt.xff != "" {
 				r.Header.Set("X-Forwarded-For", tt.xff)
 			}
-			if got := transport.ResolveClientIP(r, trusted); got != tt.want {
+			if got := httpx.ResolveClientIP(r, trusted); got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
 		})

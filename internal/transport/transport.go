@@ -5,10 +5,7 @@ package transport
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -194,16 +191,22 @@ func (r *Registry) heartbeats(interval time.Duration) {
 	}
 }
 
-// Drain refuses new connections, shuts every open one down and waits until all are gone or
-// ctx ends; it then returns ctx's error.
-func (r *Registry) Drain(ctx context.Context) error {
+// Close refuses new connections and stops the heartbeats, leaving open ones as they are
+// (Drain closes those); it is safe to call more than once.
+func (r *Registry) Close() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.draining {
 		r.draining = true
 		close(r.stop)
 		r.signalEmpty()
 	}
-	r.mu.Unlock()
+}
+
+// Drain refuses new connections, shuts every open one down and waits until all are gone or
+// ctx ends; it then returns ctx's error.
+func (r *Registry) Drain(ctx context.Context) error {
+	r.Close()
 	for _, c := range r.snapshot() {
 		c.Shutdown()
 	}
@@ -213,65 +216,4 @@ func (r *Registry) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-type clientIPKey struct{}
-
-// WithClientIP records the client address the server resolved for a request.
-func WithClientIP(r *http.Request, ip string) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip))
-}
-
-// ClientIP returns the address a request came from: the one the server resolved (through
-// trusted proxies), or else the TCP peer.
-func ClientIP(r *http.Request) string {
-	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
-		return ip
-	}
-	return PeerIP(r)
-}
-
-// PeerIP returns the TCP peer's address.
-func PeerIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// ResolveClientIP returns the client address of r: the TCP peer, unless the peer is a trusted
-// proxy, in which case the rightmost X-Forwarded-For hop that is not itself a trusted proxy
-// (hops to its left could be forged by the client).
-func ResolveClientIP(r *http.Request, trusted []netip.Prefix) string {
-	peer := PeerIP(r)
-	if len(trusted) == 0 || !isTrusted(peer, trusted) {
-		return peer
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := strings.TrimSpace(hops[i])
-		a, err := netip.ParseAddr(hop)
-		if err != nil {
-			break // a malformed hop: trust nothing further left
-		}
-		if !isTrusted(hop, trusted) {
-			return a.Unmap().String()
-		}
-	}
-	return peer
-}
-
-func isTrusted(ip string, trusted []netip.Prefix) bool {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

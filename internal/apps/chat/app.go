@@ -39,7 +39,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/auth"
-	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/module"
@@ -50,7 +49,7 @@ import (
 
 // App serves the chat surface.
 type App struct {
-	cfg   config.Chat
+	cfg   Config
 	db    db
 	hub   *hub.Hub
 	log   *slog.Logger
@@ -72,7 +71,7 @@ const eventsChannel = "chat:events"
 // New builds the chat of d's configuration.
 func New(d module.Deps) (*App, error) {
 	cfg := d.Config
-	c := cfg.Apps.Chat
+	c := *Settings(cfg)
 	a := &App{
 		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: cfg.CORSOrigins, log: d.Log.With("app", "chat"), now: time.Now,
 		rooms: newRooms(), maxPresence: cfg.Limits.MaxPresence,
@@ -354,7 +353,7 @@ func (a *App) limited(w http.ResponseWriter, lim *httpx.IPLimiter, key string) b
 }
 
 func (a *App) postAuth(w http.ResponseWriter, r *http.Request) {
-	if a.limited(w, a.login, transport.ClientIP(r)) {
+	if a.limited(w, a.login, httpx.ClientIP(r)) {
 		return
 	}
 	f, ok := body(w, r)
@@ -383,7 +382,7 @@ func (a *App) postAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !match {
-		a.log.Info("chat login refused", "username", name, "ip", transport.ClientIP(r))
+		a.log.Info("chat login refused", "username", name, "ip", httpx.ClientIP(r))
 		compatError(w, errInvalidDetails)
 		return
 	}
@@ -396,7 +395,7 @@ func (a *App) postAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	token, now := newToken(), a.nowMS()
 	expires := now + a.cfg.TokenTTL.D().Milliseconds()
-	if err := a.db.createToken(r.Context(), tokenHash(token), id, now, expires, transport.ClientIP(r)); err != nil {
+	if err := a.db.createToken(r.Context(), tokenHash(token), id, now, expires, httpx.ClientIP(r)); err != nil {
 		a.internal(w, r, err)
 		return
 	}
@@ -426,7 +425,7 @@ func (a *App) deleteAuth(w http.ResponseWriter, r *http.Request) {
 var usernamePattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]+$`)
 
 func (a *App) postUser(w http.ResponseWriter, r *http.Request) {
-	if a.limited(w, a.login, transport.ClientIP(r)) {
+	if a.limited(w, a.login, httpx.ClientIP(r)) {
 		return
 	}
 	f, ok := body(w, r)

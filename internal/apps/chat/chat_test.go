@@ -12,7 +12,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/apps/chat"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
@@ -21,10 +23,10 @@ const guard = 10 * time.Second // bounds every wait; not a speed assertion
 
 func start(t *testing.T, mutate func(*config.Config)) *nodetest.Node {
 	t.Helper()
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Limits.HTTPRate = 0
-	cfg.Apps.Chat.LoginRate = 0
+	chat.Settings(cfg).LoginRate = 0
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -153,7 +155,7 @@ func restFlow(t *testing.T, useStore func(*config.Config)) {
 func field2(t *testing.T, r resp) float64 { return field[float64](t, r, "id") }
 
 func TestBadInput(t *testing.T) {
-	n := start(t, func(c *config.Config) { c.Apps.Chat.MaxMessageLength = 10 })
+	n := start(t, func(c *config.Config) { chat.Settings(*c).MaxMessageLength = 10 })
 	base := n.URL + "/chat"
 	_, tok := login(t, base, "alice")
 	huge := `{"username":"` + strings.Repeat("a", 200<<10) + `","password":"x"}`
@@ -243,7 +245,7 @@ func login2(t *testing.T, base, name, password string) (int64, string) {
 }
 
 func TestRateLimits(t *testing.T) {
-	n := start(t, func(c *config.Config) { c.Apps.Chat.LoginRate = 0.001; c.Apps.Chat.PostRate = 0.001 })
+	n := start(t, func(c *config.Config) { chat.Settings(*c).LoginRate = 0.001; chat.Settings(*c).PostRate = 0.001 })
 	base := n.URL + "/chat"
 	_, tok := login(t, base, "alice")
 	limited := 0
@@ -318,7 +320,7 @@ func TestHostileFramesAndSeparateListener(t *testing.T) {
 	}
 	extra := ln.Addr().String()
 	ln.Close()
-	n := start(t, func(c *config.Config) { c.Apps.Chat.SocketIOAddr = extra })
+	n := start(t, func(c *config.Config) { chat.Settings(*c).SocketIOAddr = extra })
 	base := n.URL + "/chat"
 	_, tok := login(t, base, "alice")
 
@@ -377,9 +379,9 @@ func TestUnpagedMessageList(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := start(t, func(c *config.Config) {
-				c.Apps.Chat.MaxPageSize = 3
-				c.Apps.Chat.UnpagedMessages = tc.unpaged
-				c.Apps.Chat.PostRate = 0
+				chat.Settings(*c).MaxPageSize = 3
+				chat.Settings(*c).UnpagedMessages = tc.unpaged
+				chat.Settings(*c).PostRate = 0
 			})
 			base := n.URL + "/chat"
 			_, tok := login(t, base, "alice")

@@ -30,7 +30,8 @@ func fuzzApp(t testing.TB) (http.Handler, string) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.Apps.Chat.LoginRate, cfg.Apps.Chat.PostRate = 0, 0
+	cfg.Apps[Name] = Default()
+	Settings(cfg).LoginRate, Settings(cfg).PostRate = 0, 0
 	a, err := New(module.Deps{Config: cfg, Hub: h, Store: storetest.SQLite(t), Registry: transport.NewRegistry(0, 0, time.Minute), Log: log})
 	if err != nil {
 		t.Fatal(err)

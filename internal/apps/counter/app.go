@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/module"
@@ -37,7 +36,7 @@ import (
 
 // App serves the live counter.
 type App struct {
-	cfg    config.Counter
+	cfg    Config
 	db     db
 	hub    *hub.Hub
 	log    *slog.Logger
@@ -61,7 +60,7 @@ const (
 
 // New builds the counter of d's configuration.
 func New(d module.Deps) (*App, error) {
-	c := d.Config.Apps.Counter
+	c := *Settings(d.Config)
 	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins,
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}

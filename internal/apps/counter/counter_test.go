@@ -39,6 +39,7 @@ func newApp(t *testing.T, st *store.DB, mutate func(*config.Config)) (*App, *clo
 		t.Fatal(err)
 	}
 	cfg := config.Default()
+	cfg.Apps[Name] = Default()
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -158,7 +159,7 @@ func TestRoutes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>frust</h1>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, c, h := newApp(t, storetest.SQLite(t), func(cfg *config.Config) { cfg.Apps.Counter.Frontend = dir })
+	_, c, h := newApp(t, storetest.SQLite(t), func(cfg *config.Config) { Settings(*cfg).Frontend = dir })
 	c.t = time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
 	if v := get[map[string]string](t, h, "/api"); v["version"] != "1.0" {
 		t.Fatalf("/api %v", v)
@@ -209,7 +210,7 @@ func TestClean(t *testing.T) {
 			t.Errorf("clean(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
-	a := &App{styles: set(config.Default().Apps.Counter.Styles)}
+	a := &App{styles: set(Default().Styles)}
 	for in, want := range map[any]string{
 		"green dotted": "green dotted", " ": "", "evil green": "green", 7: "", `red" onload="x`: "",
 		// frust-web's /fire and /fancy (its CSS and /help define them).

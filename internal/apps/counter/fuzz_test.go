@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/switchboard/switchboard/internal/config"
 )
 
 // FuzzPayload runs what a click's payload goes through: whatever the client sends, what
@@ -16,7 +14,7 @@ func FuzzPayload(f *testing.F) {
 		`{"user":5}`, `[]`, `"x"`, `{"user":"\u0000\u202e x","style":"dotted dotted"}`} {
 		f.Add([]byte(s))
 	}
-	a := &App{styles: set(config.Default().Apps.Counter.Styles)}
+	a := &App{styles: set(Default().Styles)}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var v any
 		if json.Unmarshal(raw, &v) != nil {

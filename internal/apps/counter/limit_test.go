@@ -13,7 +13,8 @@ import (
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
-	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/apps/counter"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
@@ -42,9 +43,9 @@ func refusedClicks(t *testing.T, base string) float64 {
 // (abuse stays bounded, and visibly so). The rate here is tiny, so that exactly one click
 // of the ten passes however slow the machine.
 func TestClickRateDropsAreCounted(t *testing.T) {
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	cfg.Apps.Counter.ClickRate = 0.001 // burst 1
+	counter.Settings(cfg).ClickRate = 0.001 // burst 1
 	n := nodetest.Start(t, cfg)
 	before := refusedClicks(t, n.URL)
 

@@ -11,7 +11,7 @@ import (
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
-	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
@@ -34,7 +34,7 @@ func stats(t *testing.T, base string) map[string]int64 {
 // TestRestartKeepsCounts clicks over a real socket.io connection, stops the node, starts it
 // again on the same data and finds every count (frust lost the running hour).
 func TestRestartKeepsCounts(t *testing.T) {
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	n := nodetest.Start(t, cfg)
 

@@ -77,7 +77,7 @@ func (*App) Run(context.Context) {}
 
 // Mounts is the native API at its prefix.
 func (a *App) Mounts() []server.Mount {
-	return []server.Mount{{App: a, Prefix: a.cfg.Apps.Native.Prefix}}
+	return []server.Mount{{App: a, Prefix: Settings(a.cfg).Prefix}}
 }
 
 // Name is the app's name in config and logs.

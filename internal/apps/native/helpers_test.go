@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 )
 
@@ -38,7 +39,7 @@ func (n *testNode) stop() error { return n.Stop() }
 // startNode runs a full node on a random loopback port with a fresh SQLite file.
 func startNode(t testing.TB, mutate func(*config.Config)) *testNode {
 	t.Helper()
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.APIKey = testAPIKey
 	cfg.TokenHMACSecret = testSecret

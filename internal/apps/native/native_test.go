@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/apps/native"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/config"
 )
@@ -812,7 +813,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestMountPrefixAndDisable(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Native.Prefix = "/rt" })
+	n := startNode(t, func(c *config.Config) { native.Settings(*c).Prefix = "/rt" })
 	if code, _ := api(t, n, "POST", "/rt/v1/api/publish", testAPIKey, `{"channel":"a","data":1}`); code != 200 {
 		t.Fatalf("publish below the prefix: %d", code)
 	}
@@ -825,7 +826,7 @@ func TestMountPrefixAndDisable(t *testing.T) {
 	}
 	conn.Close()
 
-	off := startNode(t, func(c *config.Config) { c.Apps.Native.Enabled = false })
+	off := startNode(t, func(c *config.Config) { native.Settings(*c).Enabled = false })
 	if code, _ := api(t, off, "POST", "/v1/api/publish", testAPIKey, `{"channel":"a","data":1}`); code != 404 {
 		t.Fatalf("disabled app answered %d, want 404", code)
 	}

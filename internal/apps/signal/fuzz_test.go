@@ -106,6 +106,7 @@ func FuzzCanonicalJSON(f *testing.F) {
 // fuzzService is a Service over a fresh SQLite file, without a hub.
 func fuzzService(t testing.TB) *Service {
 	cfg := config.Default()
+	cfg.Apps[Name] = Default()
 	s, err := New(module.Deps{Config: cfg, Store: storetest.SQLite(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "fuzz"})
 	if err != nil {
 		t.Fatal(err)

@@ -158,7 +158,7 @@ func TestG2OfferSecret(t *testing.T) {
 }
 
 func TestG2Errors(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.MaxCandidatesOff = 3 })
+	n := startNode(t, func(c *config.Config) { signal.Settings(*c).MaxCandidatesOff = 3 })
 	base := n.URL + "/rondevu"
 	p := register(t, base)
 	other := register(t, base)
@@ -241,7 +241,10 @@ func TestG2Errors(t *testing.T) {
 }
 
 func TestG2OfferQuota(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.MaxOffersPerPeer = 2; c.Apps.Signal.MaxTotalOffers = 3 })
+	n := startNode(t, func(c *config.Config) {
+		signal.Settings(*c).MaxOffersPerPeer = 2
+		signal.Settings(*c).MaxTotalOffers = 3
+	})
 	base := n.URL + "/rondevu"
 	a, b := register(t, base), register(t, base)
 	o := map[string]any{"offers": []any{map[string]any{"sdp": "v", "topics": []string{"t"}}, map[string]any{"sdp": "w", "topics": []string{"t"}}}}
@@ -282,7 +285,7 @@ func restartKeepsEverything(t *testing.T, useStore func(*config.Config)) {
 func TestG2CustomPeerID(t *testing.T) { eachStore(t, g2CustomPeerID) }
 
 func g2CustomPeerID(t *testing.T, useStore func(*config.Config)) {
-	n := startNode(t, func(c *config.Config) { useStore(c); c.Apps.Signal.PeerTTL = 1000 })
+	n := startNode(t, func(c *config.Config) { useStore(c); signal.Settings(*c).PeerTTL = 1000 })
 	base := n.URL + "/rondevu"
 	claim := func(body any) (response, g2Peer) {
 		r := do(t, "POST", base+"/register", body)

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/switchboard/switchboard/internal/httpx"
-	"github.com/switchboard/switchboard/internal/transport"
 )
 
 // G4 is rondevu's newest API (server 0.5.26, spec A1): one POST /rpc endpoint taking a batch
@@ -164,7 +163,7 @@ func (g *G4) rpc(w http.ResponseWriter, r *http.Request) {
 		batchError(w, http.StatusRequestEntityTooLarge, 1, wire(0, "BATCH_TOO_LARGE", "Too many requests in batch (max %d)", g.s.cfg.MaxBatchSize))
 		return
 	}
-	if g.s.rpcLimit != nil && !g.s.rpcLimit.Allow(transport.ClientIP(r)) {
+	if g.s.rpcLimit != nil && !g.s.rpcLimit.Allow(httpx.ClientIP(r)) {
 		batchError(w, http.StatusOK, len(batch), wire(0, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded. Maximum %d requests per second per IP.", g.s.cfg.RequestsPerIP))
 		return
 	}

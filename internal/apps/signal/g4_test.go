@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/config"
 )
 
@@ -156,7 +157,7 @@ func g4Flow(t *testing.T, useStore func(*config.Config)) {
 }
 
 func TestG4Envelope(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.MaxBatchSize = 3; c.Apps.Signal.MaxTotalOps = 4 })
+	n := startNode(t, func(c *config.Config) { signal.Settings(*c).MaxBatchSize = 3; signal.Settings(*c).MaxTotalOps = 4 })
 	url := n.URL + "/rondevu/v4/rpc"
 	for _, tc := range []struct {
 		name, body string
@@ -291,7 +292,7 @@ func resignRaw(t testing.TB, p *g4Peer, method, canon string) map[string]any {
 }
 
 func TestG4RateLimit(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.RequestsPerIP, c.Apps.Signal.RequestsBurst = 1, 0 })
+	n := startNode(t, func(c *config.Config) { signal.Settings(*c).RequestsPerIP, signal.Settings(*c).RequestsBurst = 1, 0 })
 	p := newG4Peer(n.URL + "/rondevu/v4")
 	call := rpcCall{Method: "countOffersByTags", Params: map[string]any{"tags": []string{"a"}}}
 	limited := 0
@@ -340,7 +341,7 @@ func TestG4ClientBurst(t *testing.T) {
 }
 
 func TestG4Limits(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.Apps.Signal.MaxCandidatesOff = 2 })
+	n := startNode(t, func(c *config.Config) { signal.Settings(*c).MaxCandidatesOff = 2 })
 	base := n.URL + "/rondevu/v4"
 	host, guest := newG4Peer(base), newG4Peer(base)
 	callErr(t, host, "publishOffer", map[string]any{"tags": []string{"a"}, "offers": []any{}}, "MISSING_PARAMS")

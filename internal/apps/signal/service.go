@@ -26,7 +26,7 @@ import (
 // Service is the signaling core the three generations share: the store, the keys, the clock
 // and the push channels.
 type Service struct {
-	cfg     config.Signal
+	cfg     Config
 	db      db
 	hub     *hub.Hub
 	log     *slog.Logger
@@ -45,7 +45,7 @@ type Service struct {
 func New(d module.Deps) (*Service, error) {
 	cfg := d.Config
 	s := &Service{
-		cfg: cfg.Apps.Signal, db: db{d.Store}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
+		cfg: *Settings(cfg), db: db{d.Store}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
 		push: pushOptionsFor(cfg.Namespaces), bodyMax: cfg.Limits.MaxBodyBytes,
 	}
 	if s.cfg.RequestsPerIP > 0 {
@@ -96,7 +96,7 @@ func (s *Service) Start(ctx context.Context) error {
 // Namespaces are the native namespaces signaling needs: its push channels' (added to the
 // node's configuration when missing), whenever a generation is enabled.
 func Namespaces(cfg config.Config) []config.Namespace {
-	if s := cfg.Apps.Signal; s.Enabled || s.V1.Enabled || s.V4.Enabled {
+	if s := Settings(cfg); s != nil && s.Active() {
 		return []config.Namespace{PushNamespaceConfig}
 	}
 	return nil

@@ -34,7 +34,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/module"
@@ -44,8 +43,8 @@ import (
 
 // App serves the streams surface.
 type App struct {
-	cfg      config.Streams
-	provider config.OAuthProvider
+	cfg      Config
+	provider OAuthProvider
 	oauth    *oauth2.Config
 	client   *http.Client // to the provider
 	db       db
@@ -64,7 +63,7 @@ type App struct {
 // New builds the streams of d's configuration and its OAuth client.
 func New(d module.Deps) (*App, error) {
 	cfg, h, log := d.Config, d.Hub, d.Log
-	c := cfg.Apps.Streams
+	c := *Settings(cfg)
 	p, err := c.Provider.Resolved()
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
-	"github.com/switchboard/switchboard/internal/config"
 )
 
 // FuzzStamp: whatever a sender sends, a stamped message is one JSON object holding the
@@ -47,7 +45,7 @@ func FuzzProfile(f *testing.F) {
 	f.Add([]byte(`{"me":{"id":6,"wca_id":"2099TEST01","name":"Test User"}}`))
 	f.Add([]byte(`{"me":{"id":"x","wca_id":null,"name":""}}`))
 	f.Add([]byte(`{"me":[]}`))
-	p, _ := config.OAuthProvider{Preset: "wca"}.Resolved()
+	p, _ := OAuthProvider{Preset: "wca"}.Resolved()
 	a := &App{provider: p}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		account, _, name, raw, err := a.profile(body)

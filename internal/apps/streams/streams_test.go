@@ -15,7 +15,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/apps/streams"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
@@ -69,13 +71,13 @@ func newFakeWCA(t *testing.T) *fakeWCA {
 
 func start(t *testing.T, wca *fakeWCA, mutate func(*config.Config)) *nodetest.Node {
 	t.Helper()
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Limits.HTTPRate = 0
-	p := &cfg.Apps.Streams.Provider
+	p := &streams.Settings(cfg).Provider
 	p.AuthorizeURL, p.TokenURL, p.UserInfoURL = wca.URL+"/oauth/authorize", wca.URL+"/oauth/token", wca.URL+"/api/v0/me"
 	p.ClientID, p.ClientSecret, p.RedirectURI = "test-client", "s3cret", "http://127.0.0.1/v0/auth/wca/oauth_callback"
-	cfg.Apps.Streams.ClientURL = "http://app.example/stream/"
+	streams.Settings(cfg).ClientURL = "http://app.example/stream/"
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -256,7 +258,7 @@ func TestFlow(t *testing.T) {
 func flow(t *testing.T, useStore func(*config.Config)) {
 	wca := newFakeWCA(t)
 	n := start(t, wca, func(c *config.Config) {
-		c.Apps.Streams.SenderRate = 0 // sync markers on a slow machine could spend it (TestSenderRate tests it)
+		streams.Settings(*c).SenderRate = 0 // sync markers on a slow machine could spend it (TestSenderRate tests it)
 		if useStore != nil {
 			useStore(c)
 		}
@@ -358,7 +360,10 @@ func flow(t *testing.T, useStore func(*config.Config)) {
 
 func TestErrors(t *testing.T) {
 	wca := newFakeWCA(t)
-	n := start(t, wca, func(c *config.Config) { c.Apps.Streams.MaxStreamsPerUser = 2; c.Apps.Streams.MaxFrameBytes = 1024 })
+	n := start(t, wca, func(c *config.Config) {
+		streams.Settings(*c).MaxStreamsPerUser = 2
+		streams.Settings(*c).MaxFrameBytes = 1024
+	})
 	plain := &http.Client{Timeout: guard}
 	b := browser()
 	for _, tc := range []struct {
@@ -425,7 +430,7 @@ func TestErrors(t *testing.T) {
 // viewers and removed; a sender's return within the timeout keeps it.
 func TestStreamEnds(t *testing.T) {
 	wca := newFakeWCA(t)
-	n := start(t, wca, func(c *config.Config) { c.Apps.Streams.StreamTimeout = config.Duration(400 * time.Millisecond) })
+	n := start(t, wca, func(c *config.Config) { streams.Settings(*c).StreamTimeout = config.Duration(400 * time.Millisecond) })
 	plain := &http.Client{Timeout: guard}
 	token, _ := login(t, n.URL, "good-1")
 	var created struct{ Stream struct{ StreamID string } }
@@ -469,7 +474,7 @@ func refusedSenderRate(t *testing.T, base string) int {
 // or kept for late viewers.
 func TestSenderRate(t *testing.T) {
 	wca := newFakeWCA(t)
-	n := start(t, wca, func(c *config.Config) { c.Apps.Streams.SenderRate = 0.001 }) // a burst of 1, then one per 1000 s
+	n := start(t, wca, func(c *config.Config) { streams.Settings(*c).SenderRate = 0.001 }) // a burst of 1, then one per 1000 s
 	plain := &http.Client{Timeout: guard}
 	token, _ := login(t, n.URL, "good-1")
 	var created struct{ Stream struct{ StreamID string } }
@@ -519,7 +524,7 @@ func TestCallbackState(t *testing.T) {
 		{"require_state: state from /start", true, true, "start", 302, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := start(t, wca, func(c *config.Config) { c.Apps.Streams.RequireState = tc.requireState })
+			n := start(t, wca, func(c *config.Config) { streams.Settings(*c).RequireState = tc.requireState })
 			b := browser()
 			state := tc.state
 			if tc.start {

@@ -26,7 +26,6 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
-	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/pubsub"
@@ -48,7 +47,7 @@ type Config struct {
 }
 
 // FromConfig reads a mount's socket.io section.
-func FromConfig(c config.SocketIO) Config {
+func FromConfig(c Settings) Config {
 	return Config{c.PingInterval.D(), c.PingTimeout.D(), c.ConnectTimeout.D(), c.MaxPayload}
 }
 
@@ -188,7 +187,7 @@ func (s *Server) onConnect(fn func(sock *Socket)) {
 			return
 		}
 		c := &conn{sock, s.goodbye}
-		ip := transport.ClientIP(sock.Request().Request())
+		ip := httpx.ClientIP(sock.Request().Request())
 		if err := s.reg.Add(c, ip); err != nil {
 			// Closing the transport, not disconnecting: the client retries with backoff,
 			// which a limit or a drain calls for, and is never stranded.

@@ -15,9 +15,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sio"
@@ -27,7 +30,7 @@ const guard = 10 * time.Second // bounds every wait; not a speed assertion
 
 func start(t *testing.T, mutate func(*config.Config)) *nodetest.Node {
 	t.Helper()
-	cfg := config.Default()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Limits.HTTPRate = 0
 	if mutate != nil {
@@ -142,9 +145,9 @@ func TestInvalidPayloadClosesSession(t *testing.T) {
 // the connect timeout closes a client that never joins a namespace.
 func TestOptionsPerMount(t *testing.T) {
 	n := start(t, func(c *config.Config) {
-		s := &c.Apps.Chat.SocketIO
+		s := &chat.Settings(*c).SocketIO
 		s.PingInterval, s.PingTimeout, s.MaxPayload = config.Duration(7*time.Second), config.Duration(3*time.Second), 5000
-		c.Apps.Counter.SocketIO.ConnectTimeout = config.Duration(500 * time.Millisecond)
+		counter.Settings(*c).SocketIO.ConnectTimeout = config.Duration(500 * time.Millisecond)
 	})
 	for _, tc := range []struct {
 		path                   string

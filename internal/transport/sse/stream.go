@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport"
@@ -49,7 +50,7 @@ func Start(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, erro
 		metrics.Disconnects.WithLabelValues("slow").Inc()
 		s.slow.Store(true)
 	}
-	if err := opts.Registry.Add(s, transport.ClientIP(r)); err != nil {
+	if err := opts.Registry.Add(s, httpx.ClientIP(r)); err != nil {
 		transport.Refuse(w, err)
 		return nil, err
 	}

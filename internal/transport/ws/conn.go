@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/transport"
@@ -115,7 +116,7 @@ func NewServer(opts Options) *Server {
 // without waiting, so net/http can free what it held for the request. setup runs before the
 // first message is read, to attach app state. On refusal it has already answered w.
 func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup func(*Conn)) (*Conn, error) {
-	ip := transport.ClientIP(r)
+	ip := httpx.ClientIP(r)
 	// Take the slot before upgrading: over-limit clients get a plain HTTP 429, and the limit
 	// holds while this handshake is in flight.
 	slot, err := s.opts.Registry.Reserve(ip)

@@ -1,6 +1,11 @@
-package config
+package node_test
 
 import (
+	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/signal"
+	"github.com/switchboard/switchboard/internal/apps/streams"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +18,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	os.WriteFile(file, []byte(`{"addr":"127.0.0.1:1","data":"fromfile","limits":{"ping_interval":"7s","max_conns_per_ip":5}}`), 0o600)
-	cfg, _, err := Load([]string{"-config", file, "-addr", "127.0.0.1:3"}, env(map[string]string{
+	cfg, _, err := node.LoadConfig([]string{"-config", file, "-addr", "127.0.0.1:3"}, env(map[string]string{
 		"SWITCHBOARD_ADDR": "127.0.0.1:2", "SWITCHBOARD_DATA": "fromenv", "SWITCHBOARD_MAX_CONNS_PER_IP": "9",
 	}))
 	if err != nil {
@@ -31,7 +36,7 @@ func TestPrecedence(t *testing.T) {
 	if cfg.Limits.MaxConnsPerIP != 9 {
 		t.Errorf("env int: %d", cfg.Limits.MaxConnsPerIP)
 	}
-	if cfg.Limits.QueueBytes != Default().Limits.QueueBytes {
+	if cfg.Limits.QueueBytes != node.DefaultConfig().Limits.QueueBytes {
 		t.Error("unset fields keep their defaults")
 	}
 }
@@ -61,7 +66,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Load(tt.args, env(tt.env))
+			_, _, err := node.LoadConfig(tt.args, env(tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
 			}
@@ -70,18 +75,18 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestDurationJSON(t *testing.T) {
-	var d Duration
+	var d config.Duration
 	if err := d.UnmarshalJSON([]byte(`1.5`)); err != nil || d.D() != 1500*time.Millisecond {
 		t.Fatalf("seconds: %v %v", d, err)
 	}
-	b, _ := Duration(90 * time.Second).MarshalJSON()
+	b, _ := config.Duration(90 * time.Second).MarshalJSON()
 	if string(b) != `"1m30s"` {
 		t.Fatalf("marshal: %s", b)
 	}
 }
 
 func TestDefaultIsValid(t *testing.T) {
-	c := Default()
+	c := node.DefaultConfig()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,30 +95,30 @@ func TestDefaultIsValid(t *testing.T) {
 func TestSignalConfig(t *testing.T) {
 	env := map[string]string{"SWITCHBOARD_SIGNAL_PREFIX": "/sig", "SWITCHBOARD_SIGNAL_V1_ENABLED": "false",
 		"SWITCHBOARD_SIGNAL_AUTH_SECRET": strings.Repeat("ab", 32)}
-	cfg, _, err := Load(nil, func(k string) string { return env[k] })
+	cfg, _, err := node.LoadConfig(nil, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Apps.Signal; s.Prefix != "/sig" || s.V1.Enabled || !s.V4.Enabled || s.AuthSecret != strings.Repeat("ab", 32) || s.OfferDefaultTTL != 60000 {
+	if s := signal.Settings(cfg); s.Prefix != "/sig" || s.V1.Enabled || !s.V4.Enabled || s.AuthSecret != strings.Repeat("ab", 32) || s.OfferDefaultTTL != 60000 {
 		t.Fatalf("signal config %+v", s)
 	}
 	for _, tc := range []struct {
 		name   string
-		mutate func(*Signal)
+		mutate func(*signal.Config)
 		want   string
 	}{
-		{"short key", func(s *Signal) { s.AuthSecret = "abcd" }, "auth_secret must be 64 hex"},
-		{"not hex", func(s *Signal) { s.AuthSecret = strings.Repeat("zz", 32) }, "auth_secret must be 64 hex"},
-		{"tiny ttl", func(s *Signal) { s.OfferMinTTL = 10 }, "offer_min_ttl must be at least 1000"},
-		{"min above max", func(s *Signal) { s.OfferMinTTL = 90000000 }, "offer_min_ttl is above offer_max_ttl"},
-		{"zero batch", func(s *Signal) { s.MaxBatchSize = 0 }, "max_batch_size must be at least 1"},
-		{"small sdp", func(s *Signal) { s.MaxSDPSize = 10 }, "max_sdp_size must be at least 1024"},
-		{"negative rate", func(s *Signal) { s.RequestsPerIP = -1 }, "requests_per_ip_per_second cannot be negative"},
-		{"bad prefix", func(s *Signal) { s.V4.Prefix = "v4/" }, "apps.signal.v4.prefix"},
+		{"short key", func(s *signal.Config) { s.AuthSecret = "abcd" }, "auth_secret must be 64 hex"},
+		{"not hex", func(s *signal.Config) { s.AuthSecret = strings.Repeat("zz", 32) }, "auth_secret must be 64 hex"},
+		{"tiny ttl", func(s *signal.Config) { s.OfferMinTTL = 10 }, "offer_min_ttl must be at least 1000"},
+		{"min above max", func(s *signal.Config) { s.OfferMinTTL = 90000000 }, "offer_min_ttl is above offer_max_ttl"},
+		{"zero batch", func(s *signal.Config) { s.MaxBatchSize = 0 }, "max_batch_size must be at least 1"},
+		{"small sdp", func(s *signal.Config) { s.MaxSDPSize = 10 }, "max_sdp_size must be at least 1024"},
+		{"negative rate", func(s *signal.Config) { s.RequestsPerIP = -1 }, "requests_per_ip_per_second cannot be negative"},
+		{"bad prefix", func(s *signal.Config) { s.V4.Prefix = "v4/" }, `apps.signal: prefix "v4/"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Default()
-			tc.mutate(&c.Apps.Signal)
+			c := node.DefaultConfig()
+			tc.mutate(signal.Settings(c))
 			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want %q", err, tc.want)
 			}
@@ -124,8 +129,8 @@ func TestSignalConfig(t *testing.T) {
 // TestEnvNames: the environment rule gives every variable that existed before it, and no two
 // settings share a name.
 func TestEnvNames(t *testing.T) {
-	cfg := Default()
-	vars := EnvVars(&cfg)
+	cfg := node.DefaultConfig()
+	vars := config.EnvVars(&cfg)
 	byName := map[string]string{}
 	for _, v := range vars {
 		if other, dup := byName[v.Name]; dup {
@@ -156,8 +161,8 @@ func TestEnvNames(t *testing.T) {
 		"STREAMS_CLIENT_SECRET_FILE": "apps.streams.provider.client_secret_file",
 		"STREAMS_REDIRECT_URI":       "apps.streams.provider.redirect_uri",
 	} {
-		if got := byName[EnvPrefix+name]; got != path {
-			t.Errorf("%s%s sets %q, want %q", EnvPrefix, name, got, path)
+		if got := byName[config.EnvPrefix+name]; got != path {
+			t.Errorf("%s%s sets %q, want %q", config.EnvPrefix, name, got, path)
 		}
 	}
 }
@@ -165,20 +170,20 @@ func TestEnvNames(t *testing.T) {
 // TestEnvSetsEveryKind: one variable of each kind the rule reads.
 func TestEnvSetsEveryKind(t *testing.T) {
 	env := map[string]string{
-		EnvPrefix + "CHAT_SOCKETIO_PING_INTERVAL": "7s", EnvPrefix + "PUBLISH_RATE": "12.5",
-		EnvPrefix + "MAX_CONNS": "9", EnvPrefix + "STREAMS_REQUIRE_STATE": "true",
-		EnvPrefix + "CORS_ORIGINS": "https://a.example,https://b.example", EnvPrefix + "CHAT_SOCKETIO_MAX_PAYLOAD": "5000",
+		config.EnvPrefix + "CHAT_SOCKETIO_PING_INTERVAL": "7s", config.EnvPrefix + "PUBLISH_RATE": "12.5",
+		config.EnvPrefix + "MAX_CONNS": "9", config.EnvPrefix + "STREAMS_REQUIRE_STATE": "true",
+		config.EnvPrefix + "CORS_ORIGINS": "https://a.example,https://b.example", config.EnvPrefix + "CHAT_SOCKETIO_MAX_PAYLOAD": "5000",
 	}
-	cfg, _, err := Load(nil, func(k string) string { return env[k] })
+	cfg, _, err := node.LoadConfig(nil, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Apps.Chat.SocketIO.PingInterval.D() != 7*time.Second || cfg.Limits.PublishRate != 12.5 || cfg.Limits.MaxConns != 9 ||
-		!cfg.Apps.Streams.RequireState || len(cfg.CORSOrigins) != 2 || cfg.Apps.Chat.SocketIO.MaxPayload != 5000 {
+	if chat.Settings(cfg).SocketIO.PingInterval.D() != 7*time.Second || cfg.Limits.PublishRate != 12.5 || cfg.Limits.MaxConns != 9 ||
+		!streams.Settings(cfg).RequireState || len(cfg.CORSOrigins) != 2 || chat.Settings(cfg).SocketIO.MaxPayload != 5000 {
 		t.Fatalf("config %+v", cfg)
 	}
-	if _, _, err := Load(nil, func(k string) string { return map[string]string{EnvPrefix + "MAX_CONNS": "many"}[k] }); err == nil ||
-		!strings.Contains(err.Error(), EnvPrefix+"MAX_CONNS") {
+	if _, _, err := node.LoadConfig(nil, func(k string) string { return map[string]string{config.EnvPrefix + "MAX_CONNS": "many"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), config.EnvPrefix+"MAX_CONNS") {
 		t.Fatalf("a bad number: %v", err)
 	}
 }

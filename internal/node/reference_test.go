@@ -1,8 +1,10 @@
-package config
+package node_test
 
 import (
 	"encoding/json"
 	"flag"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 	"os"
 	"regexp"
 	"strings"
@@ -14,16 +16,16 @@ var update = flag.Bool("update", false, "rewrite docs/config.md from the code")
 // reference is docs/config.md: every setting the file and the environment can give, with its
 // default, generated from Config.
 func reference() string {
-	cfg := Default()
+	cfg := node.DefaultConfig()
 	var b strings.Builder
 	b.WriteString("# Configuration reference\n\n")
-	b.WriteString("Generated from `internal/config` (`go test ./internal/config -run TestConfigReference -update`);\n")
+	b.WriteString("Generated from the code, `internal/config` and each app's `Config` (`go test ./internal/node -run TestConfigReference -update`);\n")
 	b.WriteString("a test fails when it and the code disagree. Each setting is a JSON path of the config file and\n")
 	b.WriteString("an environment variable (the rule: `internal/config/env.go`). Namespaces are set in the file only\n")
 	b.WriteString("(docs/protocol.md).\n\n")
 	b.WriteString("| setting (JSON) | environment | default |\n|---|---|---|\n")
-	for _, v := range EnvVars(&cfg) {
-		def, _ := json.Marshal(v.v.Interface())
+	for _, v := range config.EnvVars(&cfg) {
+		def, _ := json.Marshal(v.Value())
 		d := string(def)
 		if d == `""` || d == "null" || d == "[]" {
 			d = "–"
@@ -46,7 +48,7 @@ func TestConfigReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Fatal("docs/config.md is out of date: go test ./internal/config -run TestConfigReference -update")
+		t.Fatal("docs/config.md is out of date: go test ./internal/node -run TestConfigReference -update")
 	}
 }
 
@@ -59,9 +61,9 @@ func TestREADMEConfigTable(t *testing.T) {
 	}
 	_, section, _ := strings.Cut(string(readme), "## Configuration")
 	section, _, _ = strings.Cut(section, "\n## ")
-	cfg := Default()
+	cfg := node.DefaultConfig()
 	paths, names := map[string]bool{}, map[string]bool{}
-	for _, v := range EnvVars(&cfg) {
+	for _, v := range config.EnvVars(&cfg) {
 		names[v.Name] = true
 		for p := v.Path; p != ""; {
 			paths[p] = true
@@ -73,7 +75,7 @@ func TestREADMEConfigTable(t *testing.T) {
 		}
 	}
 	paths["namespaces"] = true
-	names[EnvPrefix+"CONFIG"] = true // the file's path, read by Load
+	names[config.EnvPrefix+"CONFIG"] = true // the file's path, read by Load
 	var rows strings.Builder
 	for _, line := range strings.Split(section, "\n") {
 		// The first two columns: the JSON setting and its environment variable or flag.
@@ -85,7 +87,7 @@ func TestREADMEConfigTable(t *testing.T) {
 	for _, m := range regexp.MustCompile("`([A-Za-z0-9_.*]+)`").FindAllStringSubmatch(rows.String(), -1) {
 		tok := m[1]
 		switch {
-		case strings.HasPrefix(tok, EnvPrefix):
+		case strings.HasPrefix(tok, config.EnvPrefix):
 			checked++
 			if !names[tok] {
 				t.Errorf("README names %s, which the code does not read", tok)
