@@ -3,8 +3,10 @@
 package auth
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,4 +113,19 @@ func PresentedKey(r *http.Request) string {
 		return strings.TrimPrefix(h, "apikey ")
 	}
 	return ""
+}
+
+// RandomHex returns n random bytes as lowercase hex: the ids and opaque tokens every app
+// hands out (n ≥ 16 for anything that grants access).
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// HashToken is how an opaque token is kept at rest: SHA-256, hex. Tokens are random, so a
+// fast hash suffices (passwords take argon2id, password.go).
+func HashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -89,6 +90,18 @@ func Error(w http.ResponseWriter, status int, msg string) {
 	JSON(w, status, struct {
 		Error string `json:"error"`
 	}{msg})
+}
+
+// Internal answers a failure the client cannot fix (a store error) with a 500 that tells
+// nothing of it, and logs the cause with the route; msg replaces "internal server error"
+// where an original server worded it otherwise.
+func Internal(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, msg ...string) {
+	log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	text := "internal server error"
+	if len(msg) > 0 {
+		text = msg[0]
+	}
+	Error(w, http.StatusInternalServerError, text)
 }
 
 // DecodeError is a request body that could not be decoded; Status says how to answer.

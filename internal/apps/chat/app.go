@@ -22,7 +22,6 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -179,8 +178,7 @@ func compatError(w http.ResponseWriter, msg string) {
 }
 
 func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Error("chat", "path", r.URL.Path, "err", err)
-	httpx.Error(w, http.StatusInternalServerError, "internal server error")
+	httpx.Internal(w, r, a.log, err)
 }
 
 // maxBody is keenchat's body-parser limit.
@@ -267,16 +265,6 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 
 // Tokens: 256 random bits as 64 hex characters (keenchat's shape), stored as SHA-256. A
 // token is a random key, not a password: a fast hash is what lets it be looked up.
-func newToken() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func tokenHash(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
 
 // presentedToken is ?auth= (keenchat's) or an Authorization: Bearer header.
 func presentedToken(r *http.Request) string {
@@ -294,7 +282,7 @@ func (a *App) user(ctx context.Context, token string) (int64, bool, error) {
 	if token == "" || len(token) > 256 {
 		return 0, false, nil
 	}
-	id, err := a.db.tokenUser(ctx, tokenHash(token), a.nowMS())
+	id, err := a.db.tokenUser(ctx, auth.HashToken(token), a.nowMS())
 	if errors.Is(err, errNotFound) {
 		return 0, false, nil
 	}
@@ -393,9 +381,9 @@ func (a *App) postAuth(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	token, now := newToken(), a.nowMS()
+	token, now := auth.RandomHex(32), a.nowMS()
 	expires := now + a.cfg.TokenTTL.D().Milliseconds()
-	if err := a.db.createToken(r.Context(), tokenHash(token), id, now, expires, httpx.ClientIP(r)); err != nil {
+	if err := a.db.createToken(r.Context(), auth.HashToken(token), id, now, expires, httpx.ClientIP(r)); err != nil {
 		a.internal(w, r, err)
 		return
 	}
@@ -410,7 +398,7 @@ func (a *App) postAuth(w http.ResponseWriter, r *http.Request) {
 // deleteAuth revokes the token presented (logout).
 func (a *App) deleteAuth(w http.ResponseWriter, r *http.Request) {
 	t := presentedToken(r)
-	ok, err := a.db.deleteToken(r.Context(), tokenHash(t))
+	ok, err := a.db.deleteToken(r.Context(), auth.HashToken(t))
 	if err != nil {
 		a.internal(w, r, err)
 		return

@@ -10,27 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/switchboard/switchboard/internal/apps/chat"
 	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/store/storetest"
+	"github.com/switchboard/switchboard/internal/transport/sio/siotest"
 )
 
 const guard = 10 * time.Second // bounds every wait; not a speed assertion
 
 func start(t *testing.T, mutate func(*config.Config)) *nodetest.Node {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Limits.HTTPRate = 0
-	chat.Settings(cfg).LoginRate = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	return nodetest.Start(t, cfg)
+	return nodetest.Start(t, nodetest.Config(t, func(c *config.Config) {
+		chat.Settings(*c).LoginRate = 0
+		if mutate != nil {
+			mutate(c)
+		}
+	}))
 }
 
 type resp struct {
@@ -266,53 +262,6 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-// eio is a raw Engine.IO 4 WebSocket client, for frames no socket.io client would send.
-type eio struct {
-	t *testing.T
-	c *websocket.Conn
-}
-
-func dialEIO(t *testing.T, url string) *eio {
-	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	e := &eio{t, c}
-	if open := e.read(); !strings.HasPrefix(open, "0{") {
-		t.Fatalf("open packet %q", open)
-	}
-	e.send("40")
-	if ack := e.read(); !strings.HasPrefix(ack, "40") {
-		t.Fatalf("connect packet %q", ack)
-	}
-	return e
-}
-
-func (e *eio) send(s string) {
-	if err := e.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// read returns the next packet that is not a ping (answered).
-func (e *eio) read() string {
-	e.t.Helper()
-	for {
-		_ = e.c.SetReadDeadline(time.Now().Add(guard))
-		_, b, err := e.c.ReadMessage()
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if string(b) == "2" {
-			e.send("3")
-			continue
-		}
-		return string(b)
-	}
-}
-
 func TestHostileFramesAndSeparateListener(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -325,36 +274,36 @@ func TestHostileFramesAndSeparateListener(t *testing.T) {
 	_, tok := login(t, base, "alice")
 
 	// keenchat's own port: /socket.io/ on a listener of its own.
-	e := dialEIO(t, "http://"+extra+"/socket.io/")
+	e := siotest.Dial(t, "http://"+extra+"/socket.io/")
 	for _, frame := range []string{`42`, `42[`, `42["change channel"]`, `42["change channel",null]`, `42["start typing",5]`,
 		`42["identify"]`, `42[1,2]`, `4{}`, `42["change channel",{"id":"1e400"}]`, `9`, `42["` + strings.Repeat("x", 50000) + `"]`} {
 		// The server may cut the connection at a malformed packet: later writes then fail,
 		// which is the point, not an error.
-		if e.c.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
+		if e.Write(frame) != nil {
 			break
 		}
 	}
 	// After all that the server still answers this socket (or it was cut off for a bad
 	// packet, and a new one works): either way the process lives.
-	e = dialEIO(t, "http://"+extra+"/socket.io/")
-	e.send(`42["identify","` + tok + `"]`)
-	if got := e.read(); got != `42["identified"]` {
+	e = siotest.Dial(t, "http://"+extra+"/socket.io/")
+	e.Send(`42["identify","` + tok + `"]`)
+	if got := e.Read(); got != `42["identified"]` {
 		t.Fatalf("identify answered %q", got)
 	}
-	e.send(`42["change channel",{"id":1}]`)
-	if got := e.read(); !strings.HasPrefix(got, `42["channel movement",{"channel_id":1,"users":[1]}`) {
+	e.Send(`42["change channel",{"id":1}]`)
+	if got := e.Read(); !strings.HasPrefix(got, `42["channel movement",{"channel_id":1,"users":[1]}`) {
 		t.Fatalf("movement %q", got)
 	}
 	// The main port's socket.io sees the same rooms.
-	m := dialEIO(t, base+"/socket.io/")
-	m.send(`42["identify","` + tok + `"]`)
-	if got := m.read(); got != `42["identified"]` {
+	m := siotest.Dial(t, base+"/socket.io/")
+	m.Send(`42["identify","` + tok + `"]`)
+	if got := m.Read(); got != `42["identified"]` {
 		t.Fatalf("identify answered %q", got)
 	}
 	r := call(t, "POST", base+"/message?auth="+tok, `{"message_text":"both ports","channel_id":1}`)
 	want(t, r, 200)
-	for _, c := range []*eio{e, m} {
-		if got := c.read(); !strings.Contains(got, `"post message"`) || !strings.Contains(got, "both ports") {
+	for _, c := range []*siotest.Client{e, m} {
+		if got := c.Read(); !strings.Contains(got, `"post message"`) || !strings.Contains(got, "both ports") {
 			t.Fatalf("got %q", got)
 		}
 	}

@@ -211,8 +211,7 @@ func (a *App) devRoutes(r *httpx.Router) {
 }
 
 func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Error("counter", "path", r.URL.Path, "err", err)
-	httpx.Error(w, http.StatusInternalServerError, "internal server error")
+	httpx.Internal(w, r, a.log, err)
 }
 
 // answer writes v, or the error that kept it from being read.

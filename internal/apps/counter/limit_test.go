@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
-	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
-
 	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
@@ -49,16 +45,7 @@ func TestClickRateDropsAreCounted(t *testing.T) {
 	n := nodetest.Start(t, cfg)
 	before := refusedClicks(t, n.URL)
 
-	opts := sioclient.DefaultOptions()
-	opts.SetPath("/api/socket.io")
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetForceNew(true)
-	opts.SetReconnection(false)
-	opts.SetAutoConnect(false) // connected below, once the handlers are on
-	sock, err := sioclient.Connect(n.URL, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sock := socket(t, n.URL) // connected below, once the handlers are on
 	defer sock.Disconnect()
 	var mu sync.Mutex
 	var clicks int

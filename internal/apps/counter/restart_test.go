@@ -31,6 +31,24 @@ func stats(t *testing.T, base string) map[string]int64 {
 	return s
 }
 
+// socket is a Go socket.io client (WebSocket, no reconnection) of the counter at base, not
+// yet connected: call its Connect once its handlers are on (a client that connected first
+// could see "connect" before its handler existed).
+func socket(t *testing.T, base string) *sioclient.Socket {
+	t.Helper()
+	opts := sioclient.DefaultOptions()
+	opts.SetPath("/api/socket.io")
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetForceNew(true)
+	opts.SetReconnection(false)
+	opts.SetAutoConnect(false)
+	sock, err := sioclient.Connect(base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sock
+}
+
 // TestRestartKeepsCounts clicks over a real socket.io connection, stops the node, starts it
 // again on the same data and finds every count (frust lost the running hour).
 func TestRestartKeepsCounts(t *testing.T) {
@@ -38,16 +56,7 @@ func TestRestartKeepsCounts(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	n := nodetest.Start(t, cfg)
 
-	opts := sioclient.DefaultOptions()
-	opts.SetPath("/api/socket.io")
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetForceNew(true)
-	opts.SetReconnection(false)
-	opts.SetAutoConnect(false) // connected below, once the handlers are on
-	sock, err := sioclient.Connect(n.URL, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sock := socket(t, n.URL) // connected below, once the handlers are on
 	var clicks atomic.Int64
 	done, evented := make(chan struct{}), make(chan struct{})
 	const want = 7

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+
+	"github.com/switchboard/switchboard/internal/auth"
 )
 
 // G2 credentials (spec A2.2) are stateless: the secret is AES-256-GCM of the peer id under
@@ -17,11 +19,7 @@ import (
 // keeps its credentials valid.
 
 // newPeerID returns 16 random bytes as 32 lowercase hex characters.
-func newPeerID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newPeerID() string { return auth.RandomHex(16) }
 
 func gcm(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)

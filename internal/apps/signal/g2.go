@@ -78,8 +78,7 @@ func fail(w http.ResponseWriter, e *apiError) { httpx.Error(w, e.status, e.msg) 
 
 // internal answers a store failure without detail and logs it.
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("signal", "path", r.URL.Path, "err", err)
-	httpx.Error(w, http.StatusInternalServerError, "Internal server error")
+	httpx.Internal(w, r, s.log, err, "Internal server error") // rondevu's wording
 }
 
 // auth wraps a handler that needs the caller's peer id.

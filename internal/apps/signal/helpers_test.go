@@ -18,7 +18,6 @@ import (
 
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
@@ -28,13 +27,7 @@ import (
 const guard = 10 * time.Second
 
 func testConfig(t testing.TB, mutate func(*config.Config)) config.Config {
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Limits.HTTPRate = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	return cfg
+	return nodetest.Config(t, mutate)
 }
 
 func startNode(t testing.TB, mutate func(*config.Config)) *nodetest.Node {

@@ -2,7 +2,6 @@ package signal
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/store"
 )
 
@@ -140,11 +140,7 @@ type db struct{ *store.DB }
 
 // newID returns 256 random bits as lowercase hex: the shape of rondevu's SHA-256 offer ids,
 // without their determinism (the same SDP twice was a primary-key conflict there).
-func newID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newID() string { return auth.RandomHex(32) }
 
 // q builds a statement with numbered placeholders, which both engines accept.
 type q struct {

@@ -145,8 +145,7 @@ func (a *App) liveness(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *App) internal(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Error("streams", "path", r.URL.Path, "err", err)
-	httpx.Error(w, http.StatusInternalServerError, "internal server error")
+	httpx.Internal(w, r, a.log, err)
 }
 
 // streamInfo is a stream as the API shows it: senders is an array (the README was wrong).

@@ -2,13 +2,11 @@ package streams
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/store"
 )
 
@@ -59,16 +57,7 @@ var errNotFound = errors.New("not found")
 type db struct{ *store.DB }
 
 // randomID is prefix + n random bytes in lowercase hex, twizzle's identifier shape (A2).
-func randomID(prefix string, n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
+func randomID(prefix string, n int) string { return prefix + auth.RandomHex(n) }
 
 // UserInfo is a sender as the API shows it.
 type UserInfo struct {
@@ -112,7 +101,7 @@ func (d db) user(ctx context.Context, id string) (UserInfo, error) {
 }
 
 func (d db) addClaim(ctx context.Context, claim, user string, expires int64) error {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO streams_claims (claim_hash, user_id, expires_at) VALUES ($1, $2, $3)`, hashToken(claim), user, expires)
+	_, err := d.Write().ExecContext(ctx, `INSERT INTO streams_claims (claim_hash, user_id, expires_at) VALUES ($1, $2, $3)`, auth.HashToken(claim), user, expires)
 	return err
 }
 
@@ -120,7 +109,7 @@ func (d db) addClaim(ctx context.Context, claim, user string, expires int64) err
 func (d db) useClaim(ctx context.Context, claim string, now int64) (string, error) {
 	var user string
 	err := d.Write().QueryRowContext(ctx, `DELETE FROM streams_claims WHERE claim_hash = $1 AND expires_at > $2 RETURNING user_id`,
-		hashToken(claim), now).Scan(&user)
+		auth.HashToken(claim), now).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errNotFound
 	}
@@ -129,13 +118,13 @@ func (d db) useClaim(ctx context.Context, claim string, now int64) (string, erro
 
 func (d db) addToken(ctx context.Context, token, user string, now, expires int64) error {
 	_, err := d.Write().ExecContext(ctx, `INSERT INTO streams_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		hashToken(token), user, now, expires)
+		auth.HashToken(token), user, now, expires)
 	return err
 }
 
 func (d db) tokenUser(ctx context.Context, token string, now int64) (string, error) {
 	var user string
-	err := d.Read().QueryRowContext(ctx, `SELECT user_id FROM streams_tokens WHERE token_hash = $1 AND expires_at > $2`, hashToken(token), now).Scan(&user)
+	err := d.Read().QueryRowContext(ctx, `SELECT user_id FROM streams_tokens WHERE token_hash = $1 AND expires_at > $2`, auth.HashToken(token), now).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errNotFound
 	}
@@ -143,7 +132,7 @@ func (d db) tokenUser(ctx context.Context, token string, now int64) (string, err
 }
 
 func (d db) deleteToken(ctx context.Context, token string) (bool, error) {
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM streams_tokens WHERE token_hash = $1`, hashToken(token))
+	res, err := d.Write().ExecContext(ctx, `DELETE FROM streams_tokens WHERE token_hash = $1`, auth.HashToken(token))
 	if err != nil {
 		return false, err
 	}

@@ -63,6 +63,18 @@ func Start(t testing.TB, cfg config.Config) *Node {
 	return &Node{Node: n, URL: "http://" + ln.Addr().String(), Stop: stop, Terminate: cancel}
 }
 
+// Config is the default configuration for a test: its own data directory, no HTTP rate
+// limit (tests request far faster than a person), then mutate's changes.
+func Config(t testing.TB, mutate func(*config.Config)) config.Config {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Limits.HTTPRate = 0
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	return cfg
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {

@@ -20,23 +20,17 @@ import (
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
-	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sio"
+	"github.com/switchboard/switchboard/internal/transport/sio/siotest"
 )
 
 const guard = 10 * time.Second // bounds every wait; not a speed assertion
 
 func start(t *testing.T, mutate func(*config.Config)) *nodetest.Node {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Limits.HTTPRate = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	return nodetest.Start(t, cfg)
+	return nodetest.Start(t, nodetest.Config(t, mutate))
 }
 
 var client = &http.Client{Timeout: guard}
@@ -272,54 +266,6 @@ func server(t *testing.T, onConnect func(*sio.Socket)) (*sio.Server, string) {
 	return s, srv.URL
 }
 
-// rawClient is a socket.io client on Engine.IO 4 over WebSocket, written out frame by frame:
-// it sends each packet the instant it may, as fast as no library would.
-type rawClient struct {
-	t *testing.T
-	c *websocket.Conn
-}
-
-// dialRaw opens a socket of the default namespace and returns once it is connected.
-func dialRaw(t *testing.T, url string) *rawClient {
-	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &rawClient{t, c}
-	if open := r.read(); !strings.HasPrefix(open, "0{") {
-		t.Fatalf("open %q", open)
-	}
-	r.send("40")
-	if ack := r.read(); !strings.HasPrefix(ack, "40") {
-		t.Fatalf("connect %q", ack)
-	}
-	return r
-}
-
-func (r *rawClient) send(s string) {
-	if err := r.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		r.t.Error(err)
-	}
-}
-
-// read returns the next packet that is not a ping (answered); "" when the socket ended.
-func (r *rawClient) read() string {
-	for {
-		_ = r.c.SetReadDeadline(time.Now().Add(guard))
-		_, b, err := r.c.ReadMessage()
-		if err != nil {
-			return ""
-		}
-		if string(b) == "2" {
-			r.send("3")
-			continue
-		}
-		return string(b)
-	}
-}
-
 // TestEmitOnConnect: clients that emit the instant they see CONNECT (every socket.io client
 // does) are all answered; without the patch in third_party (PATCHES.md) one in about 40 was
 // force-closed as "invalid state".
@@ -332,18 +278,15 @@ func TestEmitOnConnect(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Go(func() {
-			c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+			r, err := siotest.Open(t, url+"/socket.io/")
 			if err != nil {
 				answers <- err.Error()
 				return
 			}
-			defer c.Close()
-			r := &rawClient{t, c}
-			r.read() // open
-			r.send("40")
-			r.read()                                      // connected
-			r.send(`42["hello",` + strconv.Itoa(i) + `]`) // at once
-			answers <- r.read()
+			r.Send("40")
+			r.Read()                                      // connected
+			r.Send(`42["hello",` + strconv.Itoa(i) + `]`) // at once
+			answers <- r.Read()
 		})
 	}
 	wg.Wait()
@@ -369,9 +312,9 @@ func TestBroadcastRooms(t *testing.T) {
 			joined <- struct{}{}
 		})
 	})
-	red, blue := dialRaw(t, url), dialRaw(t, url)
-	red.send(`42["join","red"]`)
-	blue.send(`42["join","blue"]`)
+	red, blue := siotest.Dial(t, url+"/socket.io/"), siotest.Dial(t, url+"/socket.io/")
+	red.Send(`42["join","red"]`)
+	blue.Send(`42["join","blue"]`)
 	for range 2 {
 		select {
 		case <-joined:
@@ -387,14 +330,14 @@ func TestBroadcastRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		c    *rawClient
+		c    *siotest.Client
 		want string
 	}{
 		{red, `42["news",{"text":"grüße 🎉","to":"red"}]`},
 		{red, `42["news",{"to":"all"}]`},
 		{blue, `42["news",{"to":"all"}]`}, // the room broadcast passed blue by
 	} {
-		if got := tc.c.read(); got != tc.want {
+		if got := tc.c.Read(); got != tc.want {
 			t.Fatalf("got %q, want %q", got, tc.want)
 		}
 	}
