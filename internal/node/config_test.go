@@ -1,16 +1,17 @@
 package node_test
 
 import (
-	"github.com/switchboard/switchboard/internal/apps/chat"
-	"github.com/switchboard/switchboard/internal/apps/signal"
-	"github.com/switchboard/switchboard/internal/apps/streams"
-	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/signal"
+	"github.com/switchboard/switchboard/internal/apps/streams"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

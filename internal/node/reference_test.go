@@ -3,12 +3,13 @@ package node_test
 import (
 	"encoding/json"
 	"flag"
-	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/node"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/node"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/config.md from the code")

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"unicode/utf16"
+
+	"github.com/switchboard/switchboard/internal/httpx"
 )
 
 // Request bodies are decoded leniently, as rondevu's JavaScript did: unknown fields are
@@ -182,4 +184,36 @@ func parseIntPrefix(s string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s[start:i], 10, 64)
 	return n, err == nil
+}
+
+// body reads the request's JSON object, answering failures itself.
+func (s *Service) body(w http.ResponseWriter, r *http.Request) (fields, bool) {
+	b, err := readBody(w, r, s.bodyMax)
+	if errors.Is(err, errBodyTooLarge) {
+		httpx.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.bodyMax, 10)+" bytes")
+		return nil, false
+	}
+	if err != nil {
+		httpx.Error(w, http.StatusBadRequest, "cannot read body")
+		return nil, false
+	}
+	f, err := decodeFields(b)
+	if err != nil {
+		httpx.Error(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
+		return nil, false
+	}
+	return f, true
+}
+
+// queryInt reads a non-negative integer query parameter.
+func queryInt(r *http.Request, name string, def int) (int, *apiError) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, invalid("%s must be a non-negative integer", name)
+	}
+	return n, nil
 }

@@ -66,21 +66,6 @@ func (g *G2) root(w http.ResponseWriter, _ *http.Request) {
 	}{g.s.version, "Rondevu", "Topic-based peer discovery and signaling server"})
 }
 
-func (s *Service) health(w http.ResponseWriter, _ *http.Request) {
-	httpx.JSON(w, http.StatusOK, struct {
-		Status    string `json:"status"`
-		Timestamp int64  `json:"timestamp"`
-		Version   string `json:"version"`
-	}{"ok", s.nowMS(), s.version})
-}
-
-func fail(w http.ResponseWriter, e *apiError) { httpx.Error(w, e.status, e.msg) }
-
-// internal answers a store failure without detail and logs it.
-func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
-	httpx.Internal(w, r, s.log, err, "Internal server error") // rondevu's wording
-}
-
 // auth wraps a handler that needs the caller's peer id.
 func (g *G2) auth(h func(w http.ResponseWriter, r *http.Request, peer string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -102,25 +87,6 @@ func (g *G2) auth(h func(w http.ResponseWriter, r *http.Request, peer string)) h
 		}
 		h(w, r, peer)
 	}
-}
-
-// body reads the request's JSON object, answering failures itself.
-func (s *Service) body(w http.ResponseWriter, r *http.Request) (fields, bool) {
-	b, err := readBody(w, r, s.bodyMax)
-	if errors.Is(err, errBodyTooLarge) {
-		httpx.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.bodyMax, 10)+" bytes")
-		return nil, false
-	}
-	if err != nil {
-		httpx.Error(w, http.StatusBadRequest, "cannot read body")
-		return nil, false
-	}
-	f, err := decodeFields(b)
-	if err != nil {
-		httpx.Error(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
-		return nil, false
-	}
-	return f, true
 }
 
 // register issues a credential. 0.1.3–0.1.4 clients (0.7.10+) may ask for an id of their own
@@ -253,18 +219,6 @@ func (g *G2) createOffers(w http.ResponseWriter, r *http.Request, peer string) {
 	}{out})
 }
 
-// quotaError words a breached offer quota; other errors pass as nil.
-func (s *Service) quotaError(err error) *apiError {
-	var le *limitError
-	if !errors.As(err, &le) {
-		return nil
-	}
-	if le.what == "peer" {
-		return wire(http.StatusTooManyRequests, "TOO_MANY_OFFERS_PER_USER", "User offer limit exceeded. You have %d offers, limit is %d.", le.have, le.limit)
-	}
-	return wire(http.StatusServiceUnavailable, "STORAGE_FULL", "Server offer limit reached (%d). Try again later.", le.limit)
-}
-
 type parsedG2Offer struct {
 	newOffer
 	topics []string // as the request ordered them, for the echo
@@ -348,19 +302,6 @@ func distinct(v []string) []string {
 		}
 	}
 	return out
-}
-
-// queryInt reads a non-negative integer query parameter.
-func queryInt(r *http.Request, name string, def int) (int, *apiError) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, invalid("%s must be a non-negative integer", name)
-	}
-	return n, nil
 }
 
 func (g *G2) getOfferPath(w http.ResponseWriter, r *http.Request) {
@@ -653,25 +594,6 @@ func g2Candidates(cs []candidate) []g2Candidate {
 	return out
 }
 
-// partyRole is the role of peer on o: "offerer" for its owner, "answerer" for the peer that
-// answered it, "" for anyone else.
-func partyRole(o *offer, peer string) string {
-	switch {
-	case o.Owner == peer:
-		return "offerer"
-	case o.Answered && o.Answerer == peer:
-		return "answerer"
-	}
-	return ""
-}
-
-func otherRole(role string) string {
-	if role == "offerer" {
-		return "answerer"
-	}
-	return "offerer"
-}
-
 func (g *G2) postCandidates(w http.ResponseWriter, r *http.Request, peer string) {
 	f, ok := g.s.body(w, r)
 	if !ok {
@@ -717,24 +639,6 @@ func (g *G2) postCandidates(w http.ResponseWriter, r *http.Request, peer string)
 		OfferID string `json:"offerId"`
 		Added   int    `json:"candidatesAdded"`
 	}{o.ID, len(stored)})
-}
-
-// counterpart is the identity that waits for what role sends: the answerer for the
-// offerer's candidates ("" while there is none), the owner for the answerer's.
-func (o *offer) counterpart(role string) string {
-	if role == "offerer" {
-		return o.Answerer
-	}
-	return o.Owner
-}
-
-// candidateLimit words a breached per-offer candidate limit; other errors pass as nil.
-func candidateLimit(err error) *apiError {
-	var le *limitError
-	if !errors.As(err, &le) {
-		return nil
-	}
-	return wire(http.StatusBadRequest, "TOO_MANY_ICE_CANDIDATES", "ICE candidate limit exceeded for offer. Current: %d, limit: %d.", le.have, le.limit)
 }
 
 func (g *G2) getCandidates(w http.ResponseWriter, r *http.Request, peer string) {

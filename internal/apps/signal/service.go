@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/config"
@@ -138,4 +139,17 @@ func (s *Service) capTTL(ttl int64) int64 {
 		ttl = s.cfg.OfferDefaultTTL
 	}
 	return min(max(ttl, s.cfg.OfferMinTTL), s.cfg.OfferMaxTTL)
+}
+
+func (s *Service) health(w http.ResponseWriter, _ *http.Request) {
+	httpx.JSON(w, http.StatusOK, struct {
+		Status    string `json:"status"`
+		Timestamp int64  `json:"timestamp"`
+		Version   string `json:"version"`
+	}{"ok", s.nowMS(), s.version})
+}
+
+// internal answers a store failure without detail and logs it.
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.Internal(w, r, s.log, err, "Internal server error") // rondevu's wording
 }

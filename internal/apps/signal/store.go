@@ -727,3 +727,31 @@ func (d db) pollCandidates(ctx context.Context, gen int, me string, since, now i
 		  AND ((o.owner = $4 AND c.role = 'answerer') OR (o.answerer = $4 AND o.owner <> $4 AND c.role = 'offerer'))
 		ORDER BY c.created_at, c.id`, gen, now, since, me)
 }
+
+// partyRole is the role of peer on o: "offerer" for its owner, "answerer" for the peer that
+// answered it, "" for anyone else.
+func partyRole(o *offer, peer string) string {
+	switch {
+	case o.Owner == peer:
+		return "offerer"
+	case o.Answered && o.Answerer == peer:
+		return "answerer"
+	}
+	return ""
+}
+
+func otherRole(role string) string {
+	if role == "offerer" {
+		return "answerer"
+	}
+	return "offerer"
+}
+
+// counterpart is the identity that waits for what role sends: the answerer for the
+// offerer's candidates ("" while there is none), the owner for the answerer's.
+func (o *offer) counterpart(role string) string {
+	if role == "offerer" {
+		return o.Answerer
+	}
+	return o.Owner
+}
