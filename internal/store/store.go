@@ -152,14 +152,14 @@ type Migration struct {
 }
 
 // Migrate applies app's migrations that have not run yet, each in its own transaction, in
-// version order. On PostgreSQL an advisory lock keeps two starting nodes from racing.
+// version order. On PostgreSQL an advisory lock keeps nodes that start together from racing:
+// every step, the creation of the migrations table included, happens under it (two
+// concurrent CREATE TABLE IF NOT EXISTS can both try to create the table's type and one
+// fails).
 func (db *DB) Migrate(ctx context.Context, app string, ms []Migration) error {
-	create := `CREATE TABLE IF NOT EXISTS schema_migrations (
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		app TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL,
 		PRIMARY KEY (app, version))`
-	if _, err := db.write.ExecContext(ctx, create); err != nil {
-		return fmt.Errorf("store: create schema_migrations: %w", err)
-	}
 	last := 0
 	for _, m := range ms {
 		if m.Version <= last {
@@ -173,6 +173,9 @@ func (db *DB) Migrate(ctx context.Context, app string, ms []Migration) error {
 				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64()>>1)); err != nil {
 					return fmt.Errorf("lock: %w", err)
 				}
+			}
+			if _, err := tx.ExecContext(ctx, create); err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE app = $1 AND version = $2", app, m.Version).Scan(&n); err != nil {
