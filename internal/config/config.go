@@ -1,6 +1,8 @@
-// Package config holds Switchboard's one Config struct. Values come, in order of increasing
-// precedence, from the defaults below, an optional JSON file, SWITCHBOARD_* environment
-// variables and command-line flags.
+// Package config holds Switchboard's configuration: the core settings (addresses, store and
+// broker, limits, namespaces, keys) and, under Apps, one section per app, each of the app's
+// own type. Values come, in order of increasing precedence, from the defaults (the core's
+// below, each app's from its package, gathered by the node's module list), an optional JSON
+// file, SWITCHBOARD_* environment variables (env.go) and command-line flags.
 package config
 
 import (
@@ -189,7 +191,8 @@ type Limits struct {
 	MaxChannelNameLength int      `json:"max_channel_name_length"` // bytes
 }
 
-// Default returns the configuration that `go run ./cmd/switchboard` uses.
+// Default returns the core settings that `go run ./cmd/switchboard` uses, with no app
+// sections yet (node.DefaultConfig adds them).
 func Default() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
