@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/httpx"
@@ -76,7 +77,7 @@ func (g *G2) auth(h func(w http.ResponseWriter, r *http.Request, peer string)) h
 		}
 		// Only the credential last issued for an id is valid: once a freed id is registered
 		// again, its former holder's secret no longer works.
-		held, err := g.s.db.peerIV(r.Context(), peer)
+		held, err := g.s.peerIV(r.Context(), peer)
 		if err != nil {
 			g.s.internal(w, r, err)
 			return
@@ -128,6 +129,7 @@ func (g *G2) register(w http.ResponseWriter, r *http.Request) {
 		g.s.internal(w, r, err)
 		return
 	}
+	g.s.ivs.Add(peer, cachedIV{iv, time.Now()})
 	g.s.log.Info("g2 register", "peer", peer, "chosen", claim)
 	httpx.JSON(w, http.StatusOK, struct {
 		PeerID  string `json:"peerId"`

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -40,6 +42,33 @@ type Service struct {
 
 	rpcLimit *httpx.IPLimiter // G4 requests per IP; nil when off
 	bodyMax  int64
+
+	// ivs caches which credential each G2 id was last issued with (peerIV), for ivTTL: a
+	// peer's burst of calls costs one read. Another node's re-registration of a freed id
+	// reaches this node's cache within ivTTL; this node's own, at once.
+	ivs *lru.Cache[string, cachedIV]
+}
+
+type cachedIV struct {
+	iv string
+	at time.Time
+}
+
+// ivTTL bounds how stale a cached credential IV may be.
+const ivTTL = 5 * time.Second
+
+// peerIV returns the IV of the credential last issued for peer ("" when none is on record),
+// from the cache when it is fresh.
+func (s *Service) peerIV(ctx context.Context, peer string) (string, error) {
+	if c, ok := s.ivs.Get(peer); ok && time.Since(c.at) < ivTTL {
+		return c.iv, nil
+	}
+	iv, err := s.db.peerIV(ctx, peer)
+	if err != nil {
+		return "", err
+	}
+	s.ivs.Add(peer, cachedIV{iv, time.Now()})
+	return iv, nil
 }
 
 // New builds the signaling service of d's configuration.
@@ -51,6 +80,10 @@ func New(d module.Deps) (*Service, error) {
 	}
 	if s.cfg.RequestsPerIP > 0 {
 		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), max(s.cfg.RequestsPerIP, s.cfg.RequestsBurst))
+	}
+	var err error
+	if s.ivs, err = lru.New[string, cachedIV](100_000); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
