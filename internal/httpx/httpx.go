@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -46,12 +47,21 @@ func (r *Router) Handle(pattern string, h http.Handler) {
 	if method != "" {
 		full = method + " " + full
 	}
-	if _, taken := r.mux.Handler(&http.Request{Method: method, URL: &url.URL{Path: r.prefix + path}}); taken == full {
+	// A request the pattern matches, to ask the mux who serves it: wildcards filled in.
+	probe := wildcard.ReplaceAllStringFunc(r.prefix+path, func(w string) string {
+		if w == "{$}" {
+			return ""
+		}
+		return "x"
+	})
+	if _, taken := r.mux.Handler(&http.Request{Method: method, URL: &url.URL{Path: probe}}); taken == full {
 		r.Skipped = append(r.Skipped, full)
 		return
 	}
 	r.mux.Handle(full, r.wrap(full, h))
 }
+
+var wildcard = regexp.MustCompile(`\{[^}]*\}`)
 
 // HandleFunc registers f for pattern.
 func (r *Router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {

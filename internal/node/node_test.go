@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/node"
+	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/server"
 )
 
@@ -156,6 +158,32 @@ func TestAppsReachTheCoreThroughTheHub(t *testing.T) {
 			if strings.HasSuffix(imp, "/internal/broker") || strings.Contains(imp, "zishang520") {
 				t.Errorf("%s imports %s", pkg, imp)
 			}
+		}
+	}
+}
+
+// TestFirstMountKeepsAPath: the counter's dev frontend and the streams' welcome text both
+// serve / at the root; the counter, mounted first, keeps it when its frontend is on.
+func TestFirstMountKeepsAPath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>frust</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		frontend string
+		status   int
+		want     string
+	}{{"", 200, "Welcome to api.twizzle.net"}, {dir, 302, "/index.html"}} {
+		n := nodetest.Start(t, nodetest.Config(t, func(c *config.Config) { counter.Settings(*c).Frontend = tc.frontend }))
+		c := &http.Client{Timeout: guard, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		r, err := c.Get(n.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != tc.status || !strings.Contains(string(b)+r.Header.Get("Location"), tc.want) {
+			t.Fatalf("frontend %q: GET / = %d %q (Location %q)", tc.frontend, r.StatusCode, b, r.Header.Get("Location"))
 		}
 	}
 }
