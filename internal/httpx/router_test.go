@@ -11,7 +11,9 @@ import (
 // not a panic; the first handler keeps it. Other patterns register as usual.
 func TestRouterFirstMountWins(t *testing.T) {
 	mux := http.NewServeMux()
-	answer := func(s string) http.HandlerFunc { return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(s)) } }
+	answer := func(s string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(s)) }
+	}
 	first, second := NewRouter(mux, "", nil), NewRouter(mux, "", nil)
 	for _, p := range []string{"GET /{$}", "GET /v0/streams/{id}/socket", "/api/socket.io/"} {
 		first.HandleFunc(p, answer("first"))
