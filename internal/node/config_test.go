@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/apps/streams"
 	"github.com/switchboard/switchboard/internal/config"
@@ -186,5 +187,16 @@ func TestEnvSetsEveryKind(t *testing.T) {
 	if _, _, err := node.LoadConfig(nil, func(k string) string { return map[string]string{config.EnvPrefix + "MAX_CONNS": "many"}[k] }); err == nil ||
 		!strings.Contains(err.Error(), config.EnvPrefix+"MAX_CONNS") {
 		t.Fatalf("a bad number: %v", err)
+	}
+}
+
+// TestFrontendFlag: -frontend (frust's --dev mode) sets the counter's frontend folder.
+func TestFrontendFlag(t *testing.T) {
+	cfg, _, err := node.LoadConfig([]string{"-frontend", "/srv/frust-web"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := counter.Settings(cfg).Frontend; got != "/srv/frust-web" {
+		t.Fatalf("frontend %q", got)
 	}
 }
