@@ -65,6 +65,9 @@ func TestLoadErrors(t *testing.T) {
 		{"history without ttl", []string{"-config", write("d.json", `{"namespaces":[{"name":"x","subscribe":"all","publish":"none","history_size":5}]}`)}, nil, "history_ttl"},
 		{"queue smaller than a message", []string{"-config", write("e.json", `{"limits":{"queue_bytes":10}}`)}, nil, "queue_bytes"},
 		{"bad prefix", nil, map[string]string{"SWITCHBOARD_NATIVE_PREFIX": "api/"}, "prefix"},
+		{"unknown app", []string{"-config", write("f.json", `{"apps":{"chatt":{}}}`)}, nil, `no app "chatt"`},
+		{"unknown field in an app", []string{"-config", write("g.json", `{"apps":{"chat":{"post_rat":1}}}`)}, nil, "apps.chat"},
+		{"bad app setting", []string{"-config", write("h.json", `{"apps":{"counter":{"max_name":0}}}`)}, nil, "apps.counter: max_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
