@@ -59,7 +59,8 @@ type Options struct {
 	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
 	// allows all.
 	CheckOrigin func(r *http.Request) bool
-	// Hub and Channel: the envelopes published on Channel reach this node's sockets.
+	// Hub and Channel: the broadcasts published on Channel (Server.Broadcast) reach this
+	// node's sockets.
 	Hub     *hub.Hub
 	Channel string
 	// OnConnect runs for every socket of the default namespace, once it counts in the
