@@ -21,7 +21,7 @@ import (
 //
 //	sbload counter -clickers 200 -rate 200 -duration 10s
 //
-// The default per-connection click limit is 10/s: keep -rate/-clickers under it.
+// The default per-connection click limit is 50/s (bursts of 100): keep -rate/-clickers under it.
 
 // CounterReport is what one counter run measured.
 type CounterReport struct {
