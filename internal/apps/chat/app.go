@@ -91,7 +91,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Config: sio.FromConfig(a.cfg.SocketIO), CheckOrigin: httpx.OriginChecker(a.origins),
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins),
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 		// keenchat told every socket to reload when it restarted; the sockets reconnect.
 		Goodbye: "refresh page",

@@ -78,7 +78,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Config: sio.FromConfig(a.cfg.SocketIO), CheckOrigin: httpx.OriginChecker(a.origins),
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins),
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {

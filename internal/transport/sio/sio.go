@@ -32,28 +32,9 @@ import (
 	"github.com/switchboard/switchboard/internal/transport"
 )
 
-// Config is what an operator may tune of one socket.io mount: what clients and proxies in
-// front of them depend on.
-type Config struct {
-	// PingInterval: how often the server pings (Engine.IO 4) or the client must (Engine.IO
-	// 3, which the handshake tells the interval).
-	PingInterval time.Duration
-	// PingTimeout: how long a missing pong or ping is tolerated after that.
-	PingTimeout time.Duration
-	// ConnectTimeout: a client that has not joined a namespace by then is closed.
-	ConnectTimeout time.Duration
-	// MaxPayload bounds one HTTP long-polling body or WebSocket message, in bytes.
-	MaxPayload int64
-}
-
-// FromConfig reads a mount's socket.io section.
-func FromConfig(c Settings) Config {
-	return Config{c.PingInterval.D(), c.PingTimeout.D(), c.ConnectTimeout.D(), c.MaxPayload}
-}
-
 // Options configure a Server.
 type Options struct {
-	Config
+	Settings
 	Registry *transport.Registry
 	Log      *slog.Logger
 	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
@@ -88,16 +69,16 @@ type Server struct {
 // New returns a server that hands its sockets to o.OnConnect and relays o.Channel to them;
 // Close stops the relay.
 func New(o Options) (*Server, error) {
-	if o.PingInterval <= 0 || o.PingTimeout <= 0 || o.ConnectTimeout <= 0 || o.MaxPayload <= 0 {
-		return nil, fmt.Errorf("sio: ping interval, ping timeout, connect timeout and max payload must be positive")
+	if err := o.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("sio: %w", err)
 	}
 	opts := socket.DefaultServerOptions()
 	opts.SetAllowEIO3(true) // socket.io-client 1.x and 2.x speak Engine.IO 3
 	opts.SetServeClient(false)
-	opts.SetPingInterval(o.PingInterval)
-	opts.SetPingTimeout(o.PingTimeout)
+	opts.SetPingInterval(o.PingInterval.D())
+	opts.SetPingTimeout(o.PingTimeout.D())
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
-	opts.SetConnectTimeout(o.ConnectTimeout)
+	opts.SetConnectTimeout(o.ConnectTimeout.D())
 	io := socket.NewServer(nil, opts)
 	s := &Server{
 		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,

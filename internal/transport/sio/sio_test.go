@@ -249,7 +249,7 @@ func server(t *testing.T, onConnect func(*sio.Socket)) (*sio.Server, string) {
 	}
 	reg := transport.NewRegistry(0, 0, time.Minute)
 	s, err := sio.New(sio.Options{
-		Config:   sio.Config{PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, ConnectTimeout: 45 * time.Second, MaxPayload: 1e6},
+		Settings: sio.DefaultSettings(1e6),
 		Registry: reg, Log: log, Hub: h, Channel: "test:events", OnConnect: onConnect,
 	})
 	if err != nil {
