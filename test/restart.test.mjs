@@ -6,48 +6,23 @@
 // /readyz answers 503 while the node still serves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import io1 from 'sio1';
 import io2 from 'sio2';
 import io4 from 'sio4';
+import { freePort, get, run, until } from './lib/procs.mjs';
 
 const bin = process.env.SWITCHBOARD_BIN;
-const guardMs = 30000; // bounds every wait (reconnection backs off up to 5 s); not a speed assertion
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 function startServer(port, data) {
-  const proc = spawn(bin, ['-addr', `127.0.0.1:${port}`, '-data', data, '-log-level', 'warn'], {
-    // A drain delay far longer than the test: a second SIGTERM ends it once the test has seen
-    // what happens during it.
-    env: { ...process.env, SWITCHBOARD_DRAIN_DELAY: '10m' }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  proc.stderr.on('data', (d) => { log += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, log })));
-  return { proc, exited };
+  // A drain delay far longer than the test: a second SIGTERM ends it once the test has seen
+  // what happens during it.
+  return run(bin, ['-addr', `127.0.0.1:${port}`, '-data', data, '-log-level', 'warn'], { SWITCHBOARD_DRAIN_DELAY: '10m' });
 }
 
-async function until(check, what) {
-  const deadline = Date.now() + guardMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function status(url) {
-  try { return (await fetch(url)).status; } catch { return 0; }
-}
+const status = async (url) => (await get(url)).status;
 
 test('SIGTERM and restart: every socket.io client comes back by itself', { skip: !bin && 'SWITCHBOARD_BIN is not set (scripts/test sets it)' }, async () => {
   const port = await freePort();

@@ -1,0 +1,44 @@
+// Helpers for the tests that run processes of their own (Switchboard nodes, HAProxy).
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+
+// guardMs bounds every wait (health checks every 2 s, reconnection backoff up to 5 s); it is
+// not a speed assertion.
+export const guardMs = 30000;
+
+// freePort finds a loopback port nobody listens on.
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+// run starts cmd with args and extra environment; exited resolves with its exit code and what
+// it wrote to stderr, log() returns that so far.
+export function run(cmd, args, env = {}) {
+  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, log })));
+  return { proc, exited, log: () => log };
+}
+
+// until polls check every 50 ms until it holds, failing after guardMs with what.
+export async function until(check, what) {
+  const deadline = Date.now() + guardMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// get fetches url; a refused connection is status 0.
+export async function get(url) {
+  try {
+    const r = await fetch(url);
+    return { status: r.status, body: await r.text() };
+  } catch {
+    return { status: 0, body: '' };
+  }
+}
