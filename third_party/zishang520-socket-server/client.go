@@ -201,11 +201,33 @@ func (c *Client) WriteToEngine(encodedPackets []types.BufferInterface, opts *Wri
 // counts UTF-8 bytes, 2.x counts UTF-16 units, so either one of them fails with "parser
 // error" on the first non-ASCII message. Escaped, the text reads the same to both. Only the
 // JSON part is rewritten: the packet type, namespace and ack id before it stay as they are.
+//
+// A broadcast hands the same encoded packet to every socket in turn, so the last rewrite is
+// kept and reused: one rewrite per broadcast, not one per Engine.IO 3 recipient (the copy
+// each socket writes is made by its Clone, so sharing the rewrite is safe).
 func asciiJSON(b types.BufferInterface) types.BufferInterface {
 	sb, ok := b.(*types.StringBuffer)
 	if !ok {
 		return b
 	}
+	if last := lastASCII.Load(); last != nil && last.in == sb {
+		return last.out
+	}
+	out := escapeJSON(sb)
+	lastASCII.Store(&asciiPair{sb, out})
+	return out
+}
+
+// asciiPair is the last packet asciiJSON rewrote, and its rewrite.
+type asciiPair struct {
+	in  *types.StringBuffer
+	out types.BufferInterface
+}
+
+var lastASCII atomic.Pointer[asciiPair]
+
+func escapeJSON(sb *types.StringBuffer) types.BufferInterface {
+	b := types.BufferInterface(sb)
 	raw := sb.Bytes()
 	start, high := -1, -1
 	for i, c := range raw {

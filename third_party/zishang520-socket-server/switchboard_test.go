@@ -27,6 +27,15 @@ func TestASCIIJSON(t *testing.T) {
 			}
 		}
 	}
+	// One broadcast, many recipients: the rewrite is made once and reused.
+	in := types.NewStringBufferString(`42["a","é"]`)
+	first, again := asciiJSON(in), asciiJSON(in)
+	if first != again || first.(*types.StringBuffer).String() != `42["a","\u00e9"]` {
+		t.Errorf("rewrite %v then %v", first, again)
+	}
+	if other := asciiJSON(types.NewStringBufferString(`42["b","ü"]`)); other.(*types.StringBuffer).String() != `42["b","\u00fc"]` {
+		t.Errorf("another packet: %v", other)
+	}
 	bin := types.NewBytesBuffer([]byte{1, 2, 0xff})
 	if asciiJSON(bin) != types.BufferInterface(bin) {
 		t.Error("a binary attachment was rewritten")
