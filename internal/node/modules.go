@@ -21,6 +21,8 @@ type Entry struct {
 	// Namespaces, when set, are native namespaces the app needs; the node adds those the
 	// configuration lacks.
 	Namespaces func(cfg config.Config) []config.Namespace
+	// Flags, when set, adds the app's command-line flags and returns what applies them.
+	Flags func(fs *flag.FlagSet) func(*config.Config)
 }
 
 // entry is the list's line for an app whose package has Default() *Config and
@@ -38,13 +40,18 @@ func entry[C config.Section, M module.Module](name string, def func() C, newf fu
 var Modules = []Entry{
 	withNamespaces(entry(signal.Name, signal.Default, signal.New), signal.Namespaces),
 	entry(chat.Name, chat.Default, chat.New),
-	entry(counter.Name, counter.Default, counter.New),
+	withFlags(entry(counter.Name, counter.Default, counter.New), counter.Flags),
 	entry(streams.Name, streams.Default, streams.New),
 	entry(native.Name, native.Default, native.New),
 }
 
 func withNamespaces(e Entry, ns func(config.Config) []config.Namespace) Entry {
 	e.Namespaces = ns
+	return e
+}
+
+func withFlags(e Entry, flags func(*flag.FlagSet) func(*config.Config)) Entry {
+	e.Flags = flags
 	return e
 }
 
@@ -62,13 +69,21 @@ func DefaultConfig(list ...Entry) config.Config {
 }
 
 // LoadConfig reads the configuration as main does (see config.Load), for the apps in list
-// (the built-in modules when none is given).
+// (the built-in modules when none is given), with their flags.
 func LoadConfig(args []string, getenv func(string) string, list ...Entry) (config.Config, bool, error) {
+	if list == nil {
+		list = Modules
+	}
 	return config.Load(DefaultConfig(list...), args, getenv, func(fs *flag.FlagSet) func(*config.Config) {
-		frontend := fs.String("frontend", "", "serve this folder at / for the live counter (frust's --dev mode)")
+		var apply []func(*config.Config)
+		for _, e := range list {
+			if e.Flags != nil {
+				apply = append(apply, e.Flags(fs))
+			}
+		}
 		return func(c *config.Config) {
-			if s := counter.Settings(*c); s != nil && *frontend != "" {
-				s.Frontend = *frontend
+			for _, f := range apply {
+				f(c)
 			}
 		}
 	})

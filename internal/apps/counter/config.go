@@ -2,6 +2,7 @@ package counter
 
 import (
 	"errors"
+	"flag"
 
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/transport/sio"
@@ -49,6 +50,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("max_name, max_comment and max_latest_rows must be positive, click_rate and history_days not negative"))
 	}
 	return errors.Join(append(errs, c.ValidatePrefix(), c.SocketIO.Validate())...)
+}
+
+// Flags adds -frontend (frust's --dev mode) and returns what applies it.
+func Flags(fs *flag.FlagSet) func(*config.Config) {
+	frontend := fs.String("frontend", "", "serve this folder at / for the live counter (frust's --dev mode)")
+	return func(c *config.Config) {
+		if s := Settings(*c); s != nil && *frontend != "" {
+			s.Frontend = *frontend
+		}
+	}
 }
 
 // Settings is the counter's section of cfg.
