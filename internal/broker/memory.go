@@ -22,8 +22,7 @@ type Memory struct {
 	seed    maphash.Seed
 	shards  [memoryShards]memoryShard
 
-	presMu   sync.Mutex
-	presence map[string]map[string]*pubsub.ClientInfo
+	localPresence
 
 	stop chan struct{}
 	done chan struct{}
@@ -64,12 +63,12 @@ var _ PresenceManager = (*Memory)(nil)
 // and epoch after its last publication.
 func NewMemory(metaTTL time.Duration) *Memory {
 	m := &Memory{
-		metaTTL:  metaTTL,
-		now:      time.Now,
-		seed:     maphash.MakeSeed(),
-		presence: map[string]map[string]*pubsub.ClientInfo{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		metaTTL:       metaTTL,
+		now:           time.Now,
+		seed:          maphash.MakeSeed(),
+		localPresence: newLocalPresence(),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].streams = map[string]*stream{}
@@ -186,20 +185,25 @@ func (m *Memory) Unsubscribe(ch string) error {
 }
 
 // Publish appends to the stream and delivers, both under the stream's lock, so delivery order
-// is offset order.
+// is offset order. A publication without history is not sequenced (offset 0), as on every
+// engine: there is nothing to recover it from.
 func (m *Memory) Publish(_ context.Context, ch string, data []byte, o pubsub.PublishOptions) (pubsub.StreamPosition, error) {
-	s := m.stream(ch, true)
 	now := m.now()
+	if o.HistorySize <= 0 || o.HistoryTTL <= 0 {
+		if m.handler != nil {
+			m.handler.HandlePublication(ch, &pubsub.Publication{Data: data, Info: o.Info, Time: now.UnixMilli()}, pubsub.StreamPosition{})
+		}
+		return pubsub.StreamPosition{}, nil
+	}
+	s := m.stream(ch, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.offset++
 	s.used = now
 	pub := &pubsub.Publication{Offset: s.offset, Data: data, Info: o.Info, Time: now.UnixMilli()}
-	if o.HistorySize > 0 && o.HistoryTTL > 0 {
-		s.pubs = append(s.pubs, pub)
-		s.expiry = append(s.expiry, now.Add(o.HistoryTTL).UnixMilli())
-		s.trim(now.UnixMilli(), o.HistorySize)
-	}
+	s.pubs = append(s.pubs, pub)
+	s.expiry = append(s.expiry, now.Add(o.HistoryTTL).UnixMilli())
+	s.trim(now.UnixMilli(), o.HistorySize)
 	sp := pubsub.StreamPosition{Offset: s.offset, Epoch: s.epoch}
 	if m.handler != nil {
 		m.handler.HandlePublication(ch, pub, sp)
@@ -267,59 +271,6 @@ func (m *Memory) Close(context.Context) error {
 		}
 	}
 	return nil
-}
-
-// AddPresence lists clientID in ch unless the channel already lists max members.
-func (m *Memory) AddPresence(_ context.Context, ch, clientID string, info *pubsub.ClientInfo, max int) error {
-	m.presMu.Lock()
-	defer m.presMu.Unlock()
-	members := m.presence[ch]
-	if members == nil {
-		members = map[string]*pubsub.ClientInfo{}
-		m.presence[ch] = members
-	}
-	if _, ok := members[clientID]; !ok && max > 0 && len(members) >= max {
-		return pubsub.ErrPresenceFull
-	}
-	members[clientID] = info
-	return nil
-}
-
-// RemovePresence unlists clientID.
-func (m *Memory) RemovePresence(_ context.Context, ch, clientID string) error {
-	m.presMu.Lock()
-	defer m.presMu.Unlock()
-	if members := m.presence[ch]; members != nil {
-		delete(members, clientID)
-		if len(members) == 0 {
-			delete(m.presence, ch)
-		}
-	}
-	return nil
-}
-
-// Presence returns a copy of the member list.
-func (m *Memory) Presence(_ context.Context, ch string) (map[string]*pubsub.ClientInfo, error) {
-	m.presMu.Lock()
-	defer m.presMu.Unlock()
-	out := make(map[string]*pubsub.ClientInfo, len(m.presence[ch]))
-	for k, v := range m.presence[ch] {
-		out[k] = v
-	}
-	return out, nil
-}
-
-// PresenceStats counts members and distinct users.
-func (m *Memory) PresenceStats(_ context.Context, ch string) (pubsub.PresenceStats, error) {
-	m.presMu.Lock()
-	defer m.presMu.Unlock()
-	users := map[string]struct{}{}
-	for _, info := range m.presence[ch] {
-		if info.User != "" {
-			users[info.User] = struct{}{}
-		}
-	}
-	return pubsub.PresenceStats{Clients: len(m.presence[ch]), Users: len(users)}, nil
 }
 
 // streamCount counts the streams held (tests).

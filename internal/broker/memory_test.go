@@ -90,15 +90,21 @@ func TestMemoryHistory(t *testing.T) {
 func TestMemoryEpochs(t *testing.T) {
 	ctx := context.Background()
 	m, _, now := newTestMemory(t)
-	sp, _ := m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
+	opts := pubsub.PublishOptions{HistorySize: 1, HistoryTTL: time.Minute}
+	sp, _ := m.Publish(ctx, "c", []byte(`1`), opts)
 	if sp.Epoch == "" || sp.Offset != 1 {
 		t.Fatalf("position %+v", sp)
 	}
-	// Without history the offset still advances, so a client can see it missed something.
-	sp2, _ := m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
+	sp2, _ := m.Publish(ctx, "c", []byte(`1`), opts)
 	if sp2.Offset != 2 || sp2.Epoch != sp.Epoch {
 		t.Fatalf("second position %+v", sp2)
 	}
+	// Without history a publication is unsequenced and leaves the stream as it was.
+	if sp3, _ := m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{}); sp3 != (pubsub.StreamPosition{}) {
+		t.Fatalf("unsequenced position %+v", sp3)
+	}
+	*now = now.Add(2 * time.Minute) // past the history TTL: the publications go, the stream stays
+	m.reapOnce()
 	// An idle stream is forgotten after metaTTL; it comes back with a new epoch, so old
 	// positions cannot be mistaken for positions in the new stream.
 	*now = now.Add(2 * time.Hour)
@@ -123,7 +129,7 @@ func TestMemoryDeliversInOffsetOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{})
+				m.Publish(ctx, "c", []byte(`1`), pubsub.PublishOptions{HistorySize: 1, HistoryTTL: time.Minute})
 			}
 		}()
 	}

@@ -133,10 +133,12 @@ func (a Apps) UnmarshalJSON(b []byte) error {
 
 // Config is everything Switchboard can be told.
 type Config struct {
-	Addr     string `json:"addr"`
-	DataDir  string `json:"data"`
-	Store    string `json:"store"`  // "" = SQLite in DataDir, or a postgres:// URL
-	Broker   string `json:"broker"` // "memory" (or "" ) for one node
+	Addr    string `json:"addr"`
+	DataDir string `json:"data"`
+	Store   string `json:"store"` // "" = SQLite in DataDir, or a postgres:// URL
+	// Broker is "memory" (one node) or the URL of a NATS server with JetStream
+	// ("nats://host:4222", several separated by commas) for a cluster.
+	Broker   string `json:"broker"`
 	LogLevel string `json:"log_level"`
 	LogJSON  bool   `json:"log_json"`
 
@@ -161,9 +163,29 @@ type Config struct {
 	// header is ignored, since a client could forge it.
 	TrustedProxies []string `json:"trusted_proxies"`
 
+	// NATS tunes the cluster engine (used when broker is a nats:// URL).
+	NATS NATS `json:"nats"`
+
 	Limits     Limits      `json:"limits" env:""`
 	Namespaces []Namespace `json:"namespaces"`
 	Apps       Apps        `json:"apps" env:""`
+}
+
+// NATS tunes the cluster engine.
+type NATS struct {
+	// Prefix starts every subject Switchboard uses, so several deployments can share one
+	// NATS server. The history stream is named after it (<PREFIX>_HIST).
+	Prefix string `json:"prefix"`
+	// Replicas of the history stream: 1 on a single NATS server, 3 on a NATS cluster.
+	Replicas int `json:"replicas"`
+	// NewEpochOnRestart: after the NATS server restarts, each channel's next publication starts
+	// a new epoch (clients re-sync instead of recovering). JetStream acknowledges writes before
+	// they reach the disk, so a host crash may lose a channel's newest publications and their
+	// offsets would be reused. Turn off with replicas 3 or a server on sync_interval: always.
+	NewEpochOnRestart bool `json:"new_epoch_on_restart"`
+	// Heartbeat: how often a node announces itself; a node silent for three is dead, and its
+	// presence members vanish.
+	Heartbeat Duration `json:"heartbeat"`
 }
 
 // Limits bounds what one client can make the server do.
@@ -198,6 +220,7 @@ func Default() Config {
 		Addr:            "127.0.0.1:8080",
 		DataDir:         "data",
 		Broker:          "memory",
+		NATS:            NATS{Prefix: "sb", Replicas: 1, NewEpochOnRestart: true, Heartbeat: Duration(5 * time.Second)},
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
 		// HAProxy's default health check (every 2 s, down after 3 failures) sees a 503
@@ -250,7 +273,7 @@ func Load(cfg Config, args []string, getenv func(string) string, extra func(*fla
 	addr := fs.String("addr", "", "listen address (default 127.0.0.1:8080)")
 	data := fs.String("data", "", "data directory; the SQLite file lives inside (default ./data)")
 	store := fs.String("store", "", "store: empty for SQLite in -data, or postgres://…")
-	brk := fs.String("broker", "", "broker: memory")
+	brk := fs.String("broker", "", "broker: memory, or nats://host:4222 for a cluster")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	apiKey := fs.String("api-key", "", "key for the HTTP server API (prefer SWITCHBOARD_API_KEY)")
 	apply := func(*Config) {}
@@ -318,6 +341,8 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+var natsPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
 var namespaceName = regexp.MustCompile(`^[A-Za-z0-9_.\-]*$`)
 
 // Validate reports the first setting that cannot work.
@@ -329,10 +354,14 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 || c.DrainDelay < 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive and drain_delay not negative"))
 	}
-	switch c.Broker {
-	case "", "memory":
+	switch {
+	case c.Broker == "", c.Broker == "memory":
+	case strings.HasPrefix(c.Broker, "nats://"), strings.HasPrefix(c.Broker, "tls://"):
+		if !natsPrefix.MatchString(c.NATS.Prefix) || c.NATS.Replicas < 1 || c.NATS.Replicas > 5 || c.NATS.Heartbeat <= 0 {
+			errs = append(errs, errors.New("nats: prefix must be letters, digits, _ or -; replicas 1 to 5; heartbeat positive"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("broker %q: only \"memory\" is built in", c.Broker))
+		errs = append(errs, fmt.Errorf("broker %q: want \"memory\" or a nats:// URL", c.Broker))
 	}
 	l := c.Limits
 	if l.MaxMessageBytes <= 0 || l.MaxBodyBytes <= 0 || l.QueueBytes <= 0 {

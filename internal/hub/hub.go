@@ -154,6 +154,9 @@ type SubscribeOptions struct {
 	JoinLeave   bool
 	MaxPresence int
 	Info        *pubsub.ClientInfo
+	// NoHistory: the channel keeps no history, so its publications are unsequenced and
+	// there is no stream position to read (nor anything to recover).
+	NoHistory bool
 }
 
 // SubscribeResult is what the client is told on subscribing.
@@ -198,7 +201,9 @@ func (s *Subscription) admit(ev *Event) verdict {
 	if s.closed {
 		return drop
 	}
-	if ev.Kind != KindPublication {
+	if ev.Kind != KindPublication || ev.Pub.Offset == 0 {
+		// Events and unsequenced publications (a channel without history) have no place in
+		// the stream to check.
 		return pass
 	}
 	off, recoverable := ev.Pub.Offset, s.opts.Recover != nil
@@ -267,10 +272,13 @@ func (h *Hub) Subscribe(ctx context.Context, ch string, sub Subscriber, opts Sub
 		h.Unsubscribe(ctx, s)
 		return nil, SubscribeResult{}, fmt.Errorf("hub: broker subscribe %s: %w", ch, err)
 	}
-	res, err := h.position(ctx, ch, opts)
-	if err != nil {
-		h.Unsubscribe(ctx, s)
-		return nil, SubscribeResult{}, err
+	var res SubscribeResult
+	if !opts.NoHistory {
+		var err error
+		if res, err = h.position(ctx, ch, opts); err != nil {
+			h.Unsubscribe(ctx, s)
+			return nil, SubscribeResult{}, err
+		}
 	}
 	s.mu.Lock()
 	s.last, s.epoch = res.Position.Offset, res.Position.Epoch

@@ -39,9 +39,16 @@ var (
 		Name: "switchboard_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "code"})
+	// Broker counts what a cluster engine had to repair or retry: "cas_conflict" (two nodes
+	// published to one channel at once), "refilled" (a publication arrived out of order or
+	// was missed, and was fetched from the stream), "lost" (it was no longer there: the hub
+	// declares a gap), "slow" (NATS dropped messages for this node).
+	Broker = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_broker_events_total", Help: "Cluster broker repairs and retries, by kind.",
+	}, []string{"kind"})
 )
 
 func init() {
-	Registry.MustRegister(Connections, Channels, Publications, Deliveries, Disconnects, Refused, HTTPDuration,
+	Registry.MustRegister(Connections, Channels, Publications, Deliveries, Disconnects, Refused, HTTPDuration, Broker,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -62,13 +64,16 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 	if err != nil {
 		return nil, err
 	}
-	mem := broker.NewMemory(cfg.Limits.HistoryMetaTTL.D())
-	h := hub.New(mem, mem, log)
+	brk, pres, err := newBroker(ctx, cfg, log)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	h := hub.New(brk, pres, log)
 	if err := h.Run(); err != nil {
-		return nil, errors.Join(err, mem.Close(context.Background()), db.Close())
+		return nil, errors.Join(err, brk.Close(context.Background()), db.Close())
 	}
 	reg := transport.NewRegistry(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.PingInterval.D())
-	n := &Node{Config: cfg, Store: db, Broker: mem, Hub: h, Registry: reg, log: log}
+	n := &Node{Config: cfg, Store: db, Broker: brk, Hub: h, Registry: reg, log: log}
 	defer func() {
 		if err != nil {
 			n.stopModules()
@@ -96,8 +101,33 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 			n.extra = append(n.extra, l.Listeners()...)
 		}
 	}
-	n.Server = server.New(cfg, log, db, mem, reg, Version, mounts...)
+	n.Server = server.New(cfg, log, db, brk, reg, Version, mounts...)
 	return n, nil
+}
+
+// newBroker builds the engine cfg.Broker names: the in-process one, or NATS for a cluster.
+func newBroker(ctx context.Context, cfg config.Config, log *slog.Logger) (broker.Broker, broker.PresenceManager, error) {
+	if cfg.Broker == "" || cfg.Broker == "memory" {
+		mem := broker.NewMemory(cfg.Limits.HistoryMetaTTL.D())
+		return mem, mem, nil
+	}
+	maxHistory := 1
+	for _, ns := range cfg.Namespaces {
+		maxHistory = max(maxHistory, ns.HistorySize)
+	}
+	host, _ := os.Hostname()
+	id := host + "-" + auth.RandomHex(4)
+	b, err := broker.NewNATS(ctx, broker.NATSOptions{
+		URL: cfg.Broker, Prefix: cfg.NATS.Prefix, Replicas: cfg.NATS.Replicas,
+		MaxHistory: maxHistory, MetaTTL: cfg.Limits.HistoryMetaTTL.D(),
+		NewEpochOnRestart: cfg.NATS.NewEpochOnRestart, Heartbeat: cfg.NATS.Heartbeat.D(),
+		NodeID: id, Log: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("cluster broker connected", "node", id, "prefix", cfg.NATS.Prefix)
+	return b, b, nil
 }
 
 // stopModules ends modules that started but never ran, in reverse order.

@@ -234,7 +234,7 @@ func (cl *client) subscribe(ctx context.Context, cmd command) bool {
 	s, res, err := cl.app.hub.Subscribe(ctx, p.Channel, cl, hub.SubscribeOptions{
 		Recover: p.Since, RecoveryMax: cl.app.limits.RecoveryMax,
 		Presence: ns.Presence, JoinLeave: ns.JoinLeave, MaxPresence: cl.app.limits.MaxPresence,
-		Info: cl.info,
+		Info: cl.info, NoHistory: ns.HistorySize == 0,
 	})
 	if err != nil {
 		cl.app.log.Error("subscribe", "channel", p.Channel, "err", err)

@@ -51,7 +51,7 @@ func TestConnectAndPubSub(t *testing.T) {
 func TestOrderingUnderConcurrentPublishers(t *testing.T) {
 	n := startNode(t, nil)
 	sub := connect(t, n, "")
-	mustOK(t, sub.call("subscribe", map[string]any{"channel": "nohist:order"}))
+	mustOK(t, sub.call("subscribe", map[string]any{"channel": "small:order"}))
 	const publishers, each = 4, 250
 	var wg sync.WaitGroup
 	for p := 0; p < publishers; p++ {
@@ -59,7 +59,7 @@ func TestOrderingUnderConcurrentPublishers(t *testing.T) {
 		go func(p int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				body := fmt.Sprintf(`{"channel":"nohist:order","data":{"p":%d,"i":%d}}`, p, i)
+				body := fmt.Sprintf(`{"channel":"small:order","data":{"p":%d,"i":%d}}`, p, i)
 				if code, resp := api(t, n, "POST", "/v1/api/publish", testAPIKey, body); code != 200 {
 					t.Errorf("publish: %d %s", code, resp)
 					return
@@ -422,7 +422,8 @@ func TestNothingActedOnAfterDisconnect(t *testing.T) {
 		}
 	}
 	api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"nohist:after","data":"marker"}`)
-	if p := watcher.push(); string(p.Data) != `"marker"` || p.Offset != 1 {
+	// Without history a publication is unsequenced: offset 0.
+	if p := watcher.push(); string(p.Data) != `"marker"` || p.Offset != 0 {
 		t.Fatalf("first publication seen: %s at offset %d; the command after the disconnect ran", p.Data, p.Offset)
 	}
 }
@@ -484,7 +485,7 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 	})
 	slowBefore := metric(t, n, `switchboard_disconnects_total{reason="slow"}`)
 	fast := connect(t, n, "")
-	mustOK(t, fast.call("subscribe", map[string]any{"channel": "nohist:flood"}))
+	mustOK(t, fast.call("subscribe", map[string]any{"channel": "small:flood"}))
 
 	// The slow client subscribes, then stops reading: its socket buffers fill, then its queue.
 	slowConn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(n.URL, "http")+"/v1/ws", nil)
@@ -492,7 +493,7 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slowConn.Close()
-	slowConn.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"method":"connect"}`+"\n"+`{"id":2,"method":"subscribe","params":{"channel":"nohist:flood"}}`))
+	slowConn.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"method":"connect"}`+"\n"+`{"id":2,"method":"subscribe","params":{"channel":"small:flood"}}`))
 
 	payload := `"` + strings.Repeat("z", 8000) + `"`
 	// 32 MB in all: far beyond loopback socket buffers (a few MB) plus the 1 MiB queue. The
@@ -502,7 +503,7 @@ func TestSlowConsumerIsDisconnectedWithoutStallingOthers(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < total; i++ {
-			if code, body := api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"nohist:flood","data":`+payload+`}`); code != 200 {
+			if code, body := api(t, n, "POST", "/v1/api/publish", testAPIKey, `{"channel":"small:flood","data":`+payload+`}`); code != 200 {
 				t.Errorf("publish %d: %d %s", i, code, body)
 				return
 			}
@@ -612,7 +613,7 @@ func TestServerAPI(t *testing.T) {
 		{"publish wrong type", "POST", "/v1/api/publish", testAPIKey, `{"channel":5,"data":1}`, 400, `"error"`},
 		{"publish no data", "POST", "/v1/api/publish", testAPIKey, `{"channel":"news"}`, 400, `data missing`},
 		{"publish unknown namespace", "POST", "/v1/api/publish", testAPIKey, `{"channel":"zz:top","data":1}`, 404, `namespace`},
-		{"publish to a server-only namespace", "POST", "/v1/api/publish", testAPIKey, `{"channel":"private:x","data":1}`, 200, `"offset":1`},
+		{"publish to a server-only namespace", "POST", "/v1/api/publish", testAPIKey, `{"channel":"private:x","data":1}`, 200, `"offset":0,"epoch":""`},
 		{"history", "POST", "/v1/api/history", testAPIKey, `{"channel":"news"}`, 200, `"data":{"x":1}`},
 		{"presence", "POST", "/v1/api/presence", testAPIKey, `{"channel":"users:bob"}`, 200, `"user":"bob"`},
 		{"presence stats", "POST", "/v1/api/presence_stats", testAPIKey, `{"channel":"users:bob"}`, 200, `"num_users":1`},

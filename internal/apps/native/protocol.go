@@ -131,11 +131,15 @@ func pubSize(ev *hub.Event) int {
 }
 
 // sseEvents encodes hub events as SSE events whose data is the native push and whose id is
-// "epoch:offset", so an EventSource resumes with Last-Event-ID.
+// "epoch:offset", so an EventSource resumes with Last-Event-ID. An unsequenced publication (no
+// history) carries no id: there is nothing to resume from.
 var sseEvents = hub.NewEncoding("native-sse", func(ev *hub.Event) []byte {
 	push := ev.Bytes(nativeJSON)
 	switch ev.Kind {
 	case hub.KindPublication:
+		if ev.Pub.Offset == 0 {
+			return sse.Format("", "pub", push)
+		}
 		return sse.Format(ev.Epoch+":"+strconv.FormatUint(ev.Pub.Offset, 10), "pub", push)
 	case hub.KindJoin:
 		return sse.Format("", "join", push)

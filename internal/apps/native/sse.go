@@ -105,6 +105,7 @@ func (a *App) serveSSE(w http.ResponseWriter, r *http.Request) {
 	s, res, err := a.hub.Subscribe(ctx, ch, c, hub.SubscribeOptions{
 		Recover: since, RecoveryMax: a.limits.RecoveryMax,
 		Presence: ns.Presence, JoinLeave: ns.JoinLeave, MaxPresence: a.limits.MaxPresence, Info: info,
+		NoHistory: ns.HistorySize == 0,
 	})
 	cancel()
 	if err != nil {

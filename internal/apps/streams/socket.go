@@ -89,7 +89,7 @@ func (p *peer) join() {
 	a := p.a
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sub, _, err := a.hub.Subscribe(ctx, liveChannel(p.stream), p, hub.SubscribeOptions{})
+	sub, _, err := a.hub.Subscribe(ctx, liveChannel(p.stream), p, hub.SubscribeOptions{NoHistory: true})
 	if err != nil {
 		a.log.Warn("stream subscribe", "stream", p.stream, "err", err)
 		p.conn.Close(ws.CloseGoingAway, "try again")
@@ -335,7 +335,7 @@ func (e endRelay) Deliver(ev *hub.Event) {
 func (endRelay) Gap(string) {}
 
 func (a *App) watchEnds(ctx context.Context) error {
-	sub, _, err := a.hub.Subscribe(ctx, controlChannel, endRelay{a}, hub.SubscribeOptions{})
+	sub, _, err := a.hub.Subscribe(ctx, controlChannel, endRelay{a}, hub.SubscribeOptions{NoHistory: true})
 	if err != nil {
 		return err
 	}

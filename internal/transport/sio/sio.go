@@ -263,7 +263,7 @@ func (r *relay) Gap(ch string) {
 }
 
 func (s *Server) relay(ctx context.Context, h *hub.Hub, channel string) error {
-	sub, _, err := h.Subscribe(ctx, channel, &relay{s}, hub.SubscribeOptions{})
+	sub, _, err := h.Subscribe(ctx, channel, &relay{s}, hub.SubscribeOptions{NoHistory: true})
 	if err != nil {
 		return fmt.Errorf("sio: relay %s: %w", channel, err)
 	}
