@@ -47,15 +47,15 @@ test('EventSource reconnects with Last-Event-ID and recovers what it missed', { 
         es.addEventListener(type, (e) => window.events.push({ type, id: e.lastEventId, data: JSON.parse(e.data) }));
       }
       es.onerror = () => { window.errors++; };
-    }, base + '/v1/sse?channel=bb:browser');
+    }, base + '/v1/sse?channel=bb-browser');
     await page.waitForFunction(() => window.events.some((e) => e.type === 'subscribed'));
-    await publish('bb:browser', 'one');
+    await publish('bb-browser', 'one');
     await page.waitForFunction(() => window.events.some((e) => e.type === 'pub'));
     // The server ends the stream after sse_max_lifetime; EventSource reports it and waits
     // before reconnecting. Publish while it is away.
     await page.waitForFunction(() => window.errors > 0, null, { timeout: 20000 });
     const beforeReconnect = await page.evaluate(() => window.events.filter((e) => e.type === 'subscribed').length);
-    await publish('bb:browser', 'two');
+    await publish('bb-browser', 'two');
     await page.waitForFunction(() => window.events.filter((e) => e.type === 'pub').length >= 2, null, { timeout: 20000 });
 
     const events = await page.evaluate(() => window.events);
@@ -78,8 +78,8 @@ test('a page talks the WebSocket protocol', { skip, timeout: 30000 }, async () =
       const send = (o) => ws.send(JSON.stringify(o));
       ws.onopen = () => {
         send({ id: 1, method: 'connect', params: {} });
-        send({ id: 2, method: 'subscribe', params: { channel: 'bb:page' } });
-        send({ id: 3, method: 'publish', params: { channel: 'bb:page', data: { from: 'page' } } });
+        send({ id: 2, method: 'subscribe', params: { channel: 'bb-page' } });
+        send({ id: 3, method: 'publish', params: { channel: 'bb-page', data: { from: 'page' } } });
       };
       ws.onmessage = (e) => {
         for (const line of e.data.split('\n')) {
@@ -91,6 +91,6 @@ test('a page talks the WebSocket protocol', { skip, timeout: 30000 }, async () =
       ws.onerror = () => reject(new Error('websocket error'));
     }), base.replace(/^http/, 'ws') + '/v1/ws');
     assert.deepEqual(got.data, { from: 'page' });
-    assert.equal(got.channel, 'bb:page');
+    assert.equal(got.channel, 'bb-page');
   });
 });

@@ -4,39 +4,18 @@
 // script runs on SWITCHBOARD_TEST_OAUTH_PORT, where scripts/test pointed the server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import WebSocket from 'ws';
+import { standInWCA } from './lib/wca.mjs';
 
 const base = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:8080';
 const port = Number(process.env.SWITCHBOARD_TEST_OAUTH_PORT);
 const secret = process.env.SWITCHBOARD_STREAMS_CLIENT_SECRET;
 const guardMs = 10000; // bounds every wait; not a speed assertion
 
-// The stand-in WCA: POST /oauth/token (form body), GET /api/v0/me.
+// The stand-in WCA (test/lib/wca.mjs). Under the cluster test the nodes use the one that test
+// runs, and SWITCHBOARD_TEST_OAUTH_PORT is 0.
 let provider;
-before(async () => {
-  provider = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
-      res.setHeader('Content-Type', 'application/json');
-      if (req.method === 'POST' && req.url.startsWith('/oauth/token')) {
-        const form = new URLSearchParams(body);
-        if (form.get('client_secret') !== secret || form.get('code') !== 'good') {
-          res.statusCode = 400;
-          return res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'bad code' }));
-        }
-        return res.end(JSON.stringify({ access_token: 'wca-at', token_type: 'Bearer', expires_in: 7200, refresh_token: 'r', scope: 'public', created_at: 1 }));
-      }
-      if (req.url === '/api/v0/me' && req.headers.authorization === 'Bearer wca-at') {
-        return res.end(JSON.stringify({ me: { id: 4242, wca_id: '2099TEST01', name: 'Black Box', avatar: { url: 'x' } } }));
-      }
-      res.statusCode = 404;
-      res.end('{}');
-    });
-  });
-  await new Promise((resolve) => provider.listen(port, '127.0.0.1', resolve));
-});
+before(async () => { provider = await standInWCA(port, secret); });
 // The server keeps its connection to the provider alive: close it, or this process waits.
 after(() => { provider.closeAllConnections(); provider.close(); });
 

@@ -8,6 +8,11 @@
 //	sbload counter -clickers 200 -rate 200          live-counter clicks: deliveries/s, latency, exact counts
 //	sbload stream  -viewers 1000 -rate 20           one twizzle sender, many viewers: deliveries/s, latency
 //
+// Cluster mode: idle, fanout and latency take several node URLs, comma-separated, in -url.
+// Subscribers are spread over the nodes in turn and publications are made on each node in
+// turn, so every delivery crosses nodes as often as not; idle reports RSS per connection on
+// each node.
+//
 // One process holds at most about 19,000 sockets here (ulimit -n is 20,000), so sbload starts
 // worker processes (itself, with SBLOAD_ROLE=worker in the environment), each holding part of
 // the connections, dialled from many 127.0.0.x source addresses so that per-IP limits and
@@ -93,7 +98,8 @@ type Report struct {
 	Goroutines     float64
 	RSSBefore      float64 // bytes
 	RSSAfter       float64
-	RSSPerConn     float64 // bytes
+	RSSPerConn     float64   // bytes
+	Nodes          []NodeMem // idle, in cluster mode
 	HeapPerConn    float64
 	StackPerConn   float64
 	ClosedByServer int64
@@ -112,6 +118,13 @@ type Report struct {
 	Max              time.Duration
 }
 
+// NodeMem is one node's share of an idle run.
+type NodeMem struct {
+	URL        string
+	Conns      float64
+	RSSPerConn float64
+}
+
 // Print writes the report for a person.
 func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "connected %d in %s over %d processes\n", r.Conns, r.ConnectTime.Round(time.Millisecond), r.Procs)
@@ -119,6 +132,9 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "server: %.0f connections, %.0f goroutines\n", r.ServerConns, r.Goroutines)
 		fmt.Fprintf(w, "server RSS %.1f MB → %.1f MB: %.1f KB per idle connection (heap %.1f KB, stacks %.1f KB)\n",
 			r.RSSBefore/1e6, r.RSSAfter/1e6, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024)
+		for _, n := range r.Nodes {
+			fmt.Fprintf(w, "  node %s: %.0f connections, %.1f KB RSS per connection\n", n.URL, n.Conns, n.RSSPerConn/1024)
+		}
 		fmt.Fprintf(w, "connections closed by the server during the hold: %d\n", r.ClosedByServer)
 		return
 	}
@@ -146,6 +162,7 @@ const maxDuration = 5 * time.Minute
 
 type parentFlags struct {
 	url      string
+	urls     []string // url split: a cluster's nodes
 	apiKey   string
 	conns    int
 	procs    int
@@ -159,7 +176,7 @@ type parentFlags struct {
 func runParent(mode string, args []string) (Report, error) {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	var p parentFlags
-	fs.StringVar(&p.url, "url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	fs.StringVar(&p.url, "url", "http://127.0.0.1:8080", "server base URL (loopback only); several, comma-separated, for a cluster's nodes")
 	fs.StringVar(&p.apiKey, "api-key", os.Getenv("SWITCHBOARD_API_KEY"), "server API key, to publish")
 	defConns := map[string]int{"idle": 15000, "fanout": 10000, "latency": 1000}[mode]
 	fs.IntVar(&p.conns, "conns", defConns, "connections (subscribers)")
@@ -174,8 +191,11 @@ func runParent(mode string, args []string) (Report, error) {
 	if err := fs.Parse(args); err != nil {
 		return Report{}, err
 	}
-	if err := checkLoopback(p.url); err != nil {
-		return Report{}, err
+	p.urls = strings.Split(p.url, ",")
+	for _, u := range p.urls {
+		if err := checkLoopback(u); err != nil {
+			return Report{}, err
+		}
 	}
 	if p.duration > maxDuration {
 		return Report{}, fmt.Errorf("-duration is capped at %s", maxDuration)
@@ -189,7 +209,10 @@ func runParent(mode string, args []string) (Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), maxDuration+2*time.Minute)
 	defer cancel()
 
-	before, _ := scrape(p.url)
+	before := make([]map[string]float64, len(p.urls))
+	for i, u := range p.urls {
+		before[i], _ = scrape(u)
+	}
 	workers, err := startWorkers(ctx, mode, p)
 	if err != nil {
 		return Report{}, err
@@ -289,26 +312,38 @@ func (w *worker) finish() (result, error) {
 	return r, w.cmd.Wait()
 }
 
-func idleReport(rep Report, p parentFlags, before map[string]float64, workers []*worker) (Report, error) {
+func idleReport(rep Report, p parentFlags, before []map[string]float64, workers []*worker) (Report, error) {
 	time.Sleep(p.settle)
 	// A GC on the server (pprof's gc=1, when the server has pprof on), then time for the
 	// scavenger, so RSS reflects what is live rather than garbage.
-	if resp, err := http.Get(p.url + "/debug/pprof/heap?gc=1"); err == nil {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+	for _, u := range p.urls {
+		if resp, err := http.Get(u + "/debug/pprof/heap?gc=1"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}
 	time.Sleep(p.settle)
-	after, err := scrape(p.url)
-	if err != nil {
-		return rep, err
+	for i, u := range p.urls {
+		after, err := scrape(u)
+		if err != nil {
+			return rep, err
+		}
+		conns := after[`switchboard_connections{transport="ws"}`]
+		delta := func(k string) float64 { return after[k] - before[i][k] }
+		rep.ServerConns += conns
+		rep.Goroutines += after["go_goroutines"]
+		rep.RSSBefore += before[i]["process_resident_memory_bytes"]
+		rep.RSSAfter += after["process_resident_memory_bytes"]
+		rep.HeapPerConn += delta("go_memstats_heap_inuse_bytes")
+		rep.StackPerConn += delta("go_memstats_stack_inuse_bytes")
+		if len(p.urls) > 1 {
+			rep.Nodes = append(rep.Nodes, NodeMem{URL: u, Conns: conns, RSSPerConn: delta("process_resident_memory_bytes") / max(conns, 1)})
+		}
 	}
 	n := float64(p.conns)
-	rep.ServerConns = after[`switchboard_connections{transport="ws"}`]
-	rep.Goroutines = after["go_goroutines"]
-	rep.RSSBefore, rep.RSSAfter = before["process_resident_memory_bytes"], after["process_resident_memory_bytes"]
 	rep.RSSPerConn = (rep.RSSAfter - rep.RSSBefore) / n
-	rep.HeapPerConn = (after["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]) / n
-	rep.StackPerConn = (after["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]) / n
+	rep.HeapPerConn /= n
+	rep.StackPerConn /= n
 	time.Sleep(p.duration)
 	for _, w := range workers {
 		r, err := w.finish()
@@ -336,15 +371,18 @@ func publishReport(ctx context.Context, rep Report, p parentFlags, workers []*wo
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(p.duration)
+	n := 0
 	for now := range tick.C {
 		if now.After(end) {
 			break
 		}
+		node := p.urls[n%len(p.urls)]
+		n++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			body := fmt.Sprintf(`{"channel":%q,"data":{"t":%d,"p":%q}}`, p.channel, time.Now().UnixNano(), pad)
-			req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/api/publish", strings.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, "POST", node+"/v1/api/publish", strings.NewReader(body))
 			req.Header.Set("X-API-Key", p.apiKey)
 			resp, err := client.Do(req)
 			if err != nil || resp.StatusCode != 200 {
@@ -428,9 +466,14 @@ func runWorker(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	wsURL := "ws" + strings.TrimPrefix(*base, "http") + "/v1/ws"
-	host, _, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(*base, "http://"), "https://"))
-	localhost := host == "127.0.0.1" || host == "localhost"
+	// In cluster mode connection g goes to node g mod n.
+	var wsURLs []string
+	localhost := true
+	for _, u := range strings.Split(*base, ",") {
+		wsURLs = append(wsURLs, "ws"+strings.TrimPrefix(u, "http")+"/v1/ws")
+		host, _, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://"))
+		localhost = localhost && (host == "127.0.0.1" || host == "localhost")
+	}
 
 	var received, closed, lastRecv atomic.Int64
 	var latMu sync.Mutex
@@ -455,7 +498,7 @@ func runWorker(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c, _, err := d.Dial(wsURL, nil)
+			c, _, err := d.Dial(wsURLs[g%len(wsURLs)], nil)
 			if err != nil {
 				dialErr.Store(err)
 				return
