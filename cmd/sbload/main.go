@@ -8,6 +8,8 @@
 //	sbload counter -clickers 200 -rate 200          live-counter clicks: deliveries/s, latency, exact counts
 //	sbload stream  -viewers 1000 -rate 20           one twizzle sender, many viewers: deliveries/s, latency
 //
+//	sbload recover -url N1,N2,N3 -kill-pid PID     a node killed under load: time until its clients recovered
+//
 // Cluster mode: idle, fanout and latency take several node URLs, comma-separated, in -url.
 // Subscribers are spread over the nodes in turn and publications are made on each node in
 // turn, so every delivery crosses nodes as often as not; idle reports RSS per connection on
@@ -61,12 +63,13 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "idle", "fanout", "latency":
-	case "signal", "chat", "counter", "stream":
+	case "signal", "chat", "counter", "stream", "recover":
 		run := map[string]func([]string) (interface{ Print(io.Writer) }, error){
 			"signal":  func(a []string) (interface{ Print(io.Writer) }, error) { return runSignal(a) },
 			"chat":    func(a []string) (interface{ Print(io.Writer) }, error) { return runChat(a) },
 			"counter": func(a []string) (interface{ Print(io.Writer) }, error) { return runCounter(a) },
 			"stream":  func(a []string) (interface{ Print(io.Writer) }, error) { return runStream(a) },
+			"recover": func(a []string) (interface{ Print(io.Writer) }, error) { return runRecover(a) },
 		}[os.Args[1]]
 		rep, err := run(os.Args[2:])
 		if err != nil {
@@ -149,7 +152,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat|counter|stream [flags]  (sbload MODE -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: sbload idle|fanout|latency|signal|chat|counter|stream|recover [flags]  (sbload MODE -h lists the flags)")
 	os.Exit(2)
 }
 

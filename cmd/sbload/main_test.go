@@ -133,3 +133,27 @@ func TestSentAt(t *testing.T) {
 		t.Fatal("a publication without a timestamp must give 0")
 	}
 }
+
+// TestRecoverClientCountsOffsets: the recover mode's own bookkeeping finds holes and repeats.
+func TestRecoverClientCountsOffsets(t *testing.T) {
+	tests := []struct {
+		name       string
+		offsets    []uint64
+		gaps, dups int64
+	}{
+		{"in order", []uint64{1, 2, 3}, 0, 0},
+		{"a hole", []uint64{1, 2, 5}, 2, 0},
+		{"a repeat", []uint64{1, 2, 2, 3}, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &recoverClient{epoch: "e"}
+			for _, off := range tt.offsets {
+				c.see(off)
+			}
+			if c.gaps != tt.gaps || c.dups != tt.dups {
+				t.Fatalf("gaps %d dups %d, want %d %d", c.gaps, c.dups, tt.gaps, tt.dups)
+			}
+		})
+	}
+}

@@ -663,7 +663,7 @@ func (b *NATS) Publish(ctx context.Context, ch string, data []byte, o pubsub.Pub
 		msg.Header.Set(hdrTime, strconv.FormatInt(now, 10))
 		encodeInfo(msg.Header, o.Info)
 		if err := b.nc.PublishMsg(msg); err != nil {
-			return pubsub.StreamPosition{}, fmt.Errorf("nats broker: publish %s: %w", ch, err)
+			return pubsub.StreamPosition{}, b.failed("publish "+ch, err)
 		}
 		return pubsub.StreamPosition{}, nil
 	}
@@ -674,7 +674,7 @@ func (b *NATS) Publish(ctx context.Context, ch string, data []byte, o pubsub.Pub
 		if !ps.known {
 			last, found, err := b.readLast(ctx, ch)
 			if err != nil {
-				return pubsub.StreamPosition{}, err
+				return pubsub.StreamPosition{}, b.failed("publish "+ch, err)
 			}
 			ps.known, ps.seq, ps.off, ps.epoch = true, 0, 0, ""
 			if found {
@@ -703,7 +703,7 @@ func (b *NATS) Publish(ctx context.Context, ch string, data []byte, o pubsub.Pub
 		}
 		ps.known = false
 		if !wrongLastSequence(err) || attempt == maxCASAttempts {
-			return pubsub.StreamPosition{}, fmt.Errorf("nats broker: publish %s: %w", ch, err)
+			return pubsub.StreamPosition{}, b.failed("publish "+ch, err)
 		}
 		metrics.Broker.WithLabelValues("cas_conflict").Inc()
 		// Another node took the offset; back off a random while, longer after each loss (up
@@ -717,6 +717,15 @@ func (b *NATS) Publish(ctx context.Context, ch string, data []byte, o pubsub.Pub
 		case <-t.C:
 		}
 	}
+}
+
+// failed wraps err; while NATS is not connected it is also pubsub.ErrUnavailable, so the API
+// answers 503 (try again) rather than 500.
+func (b *NATS) failed(what string, err error) error {
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("nats broker: %s: %w (%w)", what, pubsub.ErrUnavailable, err)
+	}
+	return fmt.Errorf("nats broker: %s: %w", what, err)
 }
 
 func wrongLastSequence(err error) bool {
@@ -743,7 +752,7 @@ func (b *NATS) event(ch, kind string, info *pubsub.ClientInfo) error {
 	msg.Header.Set(hdrKind, kind)
 	encodeInfo(msg.Header, info)
 	if err := b.nc.PublishMsg(msg); err != nil {
-		return fmt.Errorf("nats broker: publish event %s: %w", ch, err)
+		return b.failed("publish event "+ch, err)
 	}
 	return nil
 }

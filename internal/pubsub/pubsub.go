@@ -60,3 +60,7 @@ type PresenceStats struct {
 
 // ErrPresenceFull is returned by AddPresence when a channel lists its maximum of members.
 var ErrPresenceFull = errors.New("presence full")
+
+// ErrUnavailable wraps what fails because the engine between nodes cannot be reached (NATS
+// is down or this node is reconnecting): the caller should answer "try again", not "bug".
+var ErrUnavailable = errors.New("the cluster broker is unreachable")

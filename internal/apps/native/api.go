@@ -2,6 +2,7 @@ package native
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/auth"
@@ -50,6 +51,12 @@ func (a *App) apiPublish(w http.ResponseWriter, r *http.Request) {
 	sp, err := a.hub.Publish(r.Context(), p.Channel, compact(p.Data), pubsub.PublishOptions{
 		HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL.D(),
 	})
+	if errors.Is(err, pubsub.ErrUnavailable) {
+		a.log.Warn("api publish", "channel", p.Channel, "err", err)
+		w.Header().Set("Retry-After", "1")
+		httpx.Error(w, http.StatusServiceUnavailable, "the cluster broker is unreachable; try again")
+		return
+	}
 	if err != nil {
 		a.log.Error("api publish", "channel", p.Channel, "err", err)
 		httpx.Error(w, http.StatusInternalServerError, "publish failed")
