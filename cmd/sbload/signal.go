@@ -73,6 +73,8 @@ func runSignal(args []string) (SignalReport, error) {
 	gen := fs.String("gen", "g2", "API generation: g2 (register/offers, at /rondevu) or g4 (signed RPC, at /rondevu/v4)")
 	conc := fs.Int("concurrency", 32, "peer pairs exchanging at once")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
+	unrelated := fs.Int("unrelated", 0, "g2: live offers to create first on another topic (discovery must not slow with them)")
+	discover := fs.Bool("discover", false, "g2: each pair publishes one offer, then only runs GET /offers/by-topic")
 	if err := fs.Parse(args); err != nil {
 		return SignalReport{}, err
 	}
@@ -85,7 +87,16 @@ func runSignal(args []string) (SignalReport, error) {
 	var newPair func(i int) (exchanger, error)
 	switch *gen {
 	case "g2":
-		newPair = func(i int) (exchanger, error) { return newG2Pair(*base+"/rondevu", i) }
+		if err := seedUnrelated(*base+"/rondevu", *unrelated); err != nil {
+			return SignalReport{}, err
+		}
+		newPair = func(i int) (exchanger, error) {
+			p, err := newG2Pair(*base+"/rondevu", i)
+			if err != nil || !*discover {
+				return p, err
+			}
+			return p.discoverer()
+		}
 	case "g4":
 		newPair = func(i int) (exchanger, error) { return newG4Pair(*base+"/rondevu/v4", i), nil }
 	default:
@@ -281,6 +292,47 @@ func (p *g2Pair) exchange(rec *recorder) error {
 		}
 	}
 	return nil
+}
+
+// seedUnrelated creates n live offers on a topic nobody looks for, 100 per request and 1,000
+// per peer (rondevu's defaults).
+func seedUnrelated(base string, n int) error {
+	rec := &recorder{ops: map[string][]time.Duration{}}
+	c := pairClient(999)
+	var h http.Header
+	for made := 0; made < n; made += 100 {
+		if made%1000 == 0 {
+			var cred struct{ PeerID, Secret string }
+			if err := send(c, rec, "register", "POST", base+"/register", nil, nil, &cred); err != nil {
+				return err
+			}
+			h = http.Header{"Authorization": {"Bearer " + cred.PeerID + ":" + cred.Secret}}
+		}
+		batch := make([]any, min(100, n-made))
+		for i := range batch {
+			batch[i] = map[string]any{"sdp": loadSDP, "topics": []string{"unrelated"}, "ttl": 3_600_000}
+		}
+		if err := send(c, rec, "seed", "POST", base+"/offers", map[string]any{"offers": batch}, h, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// g2Discoverer only looks for offers: its host published one on the topic once.
+type g2Discoverer struct{ *g2Pair }
+
+func (p *g2Pair) discoverer() (exchanger, error) {
+	rec := &recorder{ops: map[string][]time.Duration{}}
+	offer := map[string]any{"offers": []any{map[string]any{"sdp": loadSDP, "topics": []string{"load"}, "ttl": 3_600_000}}}
+	if err := send(p.c, rec, "offer", "POST", p.base+"/offers", offer, p.host, nil); err != nil {
+		return nil, err
+	}
+	return g2Discoverer{p}, nil
+}
+
+func (p g2Discoverer) exchange(rec *recorder) error {
+	return send(p.c, rec, "by-topic", "GET", p.base+"/offers/by-topic/load?limit=10", nil, p.guest, nil)
 }
 
 // g4Pair is two G4 identities.

@@ -214,8 +214,8 @@ func (g *G1) offer(w http.ResponseWriter, r *http.Request) {
 	}
 	now := g.s.nowMS()
 	scope := bucket(r)
-	err := g.s.db.createOffers(r.Context(), gen1, peer, []newOffer{{ID: code, Scope: scope, SDP: sdp, Tags: []string{topic}, ExpiresAt: now + g.s.cfg.SessionTTL}},
-		quota{total: g.s.cfg.MaxTotalOffers}, now)
+	err := g.s.createOffers(r.Context(), gen1, peer, []newOffer{{ID: code, Scope: scope, SDP: sdp, Tags: []string{topic}, ExpiresAt: now + g.s.cfg.SessionTTL}},
+		false, now)
 	if errors.Is(err, errExists) {
 		httpx.Error(w, http.StatusConflict, "Session code '"+code+"' already exists")
 		return

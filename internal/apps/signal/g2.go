@@ -196,7 +196,7 @@ func (g *G2) createOffers(w http.ResponseWriter, r *http.Request, peer string) {
 		}
 		offers[i], echo[i] = o.newOffer, o.topics
 	}
-	err := g.s.db.createOffers(r.Context(), gen2, peer, offers, quota{g.s.cfg.MaxOffersPerPeer, g.s.cfg.MaxTotalOffers}, now)
+	err := g.s.createOffers(r.Context(), gen2, peer, offers, true, now)
 	if e := g.s.quotaError(err); e != nil {
 		fail(w, e)
 		return

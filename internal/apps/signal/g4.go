@@ -406,7 +406,7 @@ func (g *G4) publishOffer(ctx context.Context, caller string, p fields) (any, *a
 		}
 		offers[i] = newOffer{SDP: sdp, Tags: t, ExpiresAt: expires}
 	}
-	err := g.s.db.createOffers(ctx, gen4, caller, offers, quota{g.s.cfg.MaxOffersPerPeer, g.s.cfg.MaxTotalOffers}, now)
+	err := g.s.createOffers(ctx, gen4, caller, offers, true, now)
 	if e := g.s.quotaError(err); e != nil {
 		return nil, e
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -47,6 +48,63 @@ type Service struct {
 	// peer's burst of calls costs one read. Another node's re-registration of a freed id
 	// reaches this node's cache within ivTTL; this node's own, at once.
 	ivs *lru.Cache[string, cachedIV]
+
+	// live caches, per generation, the count of all live offers for the total quota, for a
+	// second: counting reads every live offer, and the total limit is a safety cap that a
+	// second's worth of publishes may overshoot by a little.
+	liveMu sync.Mutex
+	live   map[int]cachedCount
+}
+
+type cachedCount struct {
+	n  int
+	at time.Time
+}
+
+// createOffers stores offers of owner under the quota (perOwner: the per-peer limit applies
+// too) and counts them into the cached total.
+func (s *Service) createOffers(ctx context.Context, gen int, owner string, offers []newOffer, perOwner bool, now int64) error {
+	if err := s.db.createOffers(ctx, gen, owner, offers, s.quota(ctx, gen, perOwner), now); err != nil {
+		return err
+	}
+	s.liveMu.Lock()
+	if c, ok := s.live[gen]; ok {
+		c.n += len(offers)
+		s.live[gen] = c
+	}
+	s.liveMu.Unlock()
+	return nil
+}
+
+// quota is the limits a publish of gen checks, with a recent count of live offers: counted at
+// most once a second, plus what this node stored since (offers that expired or were deleted
+// meanwhile still count, so the cap errs on the safe side; other nodes' offers of that second
+// do not).
+func (s *Service) quota(ctx context.Context, gen int, perOwner bool) quota {
+	q := quota{total: s.cfg.MaxTotalOffers, live: -1}
+	if perOwner {
+		q.perOwner = s.cfg.MaxOffersPerPeer
+	}
+	if q.total <= 0 {
+		return q
+	}
+	now := s.now()
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if c, ok := s.live[gen]; ok && now.Sub(c.at) < time.Second {
+		q.live = c.n
+		return q
+	}
+	n, err := s.db.countOffers(ctx, filter{Gen: gen, Now: now.UnixMilli()}, false)
+	if err != nil {
+		return q // counted in the transaction instead
+	}
+	if s.live == nil {
+		s.live = map[int]cachedCount{}
+	}
+	s.live[gen] = cachedCount{n: n, at: now}
+	q.live = n
+	return q
 }
 
 type cachedIV struct {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/store"
@@ -86,6 +87,13 @@ var migrations = []store.Migration{{
 }, {
 	Version: 2,
 	SQL:     peersSchema,
+}, {
+	// A topic prefix search reads a range of tags in byte order. SQLite's primary key index
+	// (gen, tag, offer_id) has that order; on PostgreSQL the database's collation may not,
+	// so the range reads this index.
+	Version:  3,
+	SQL:      `SELECT 1`,
+	Postgres: `CREATE INDEX signal_offer_tags_bytes ON signal_offer_tags (gen, tag COLLATE "C")`,
 }}
 
 // Errors of the store; each generation words them its own way.
@@ -205,24 +213,34 @@ type newOffer struct {
 	ExpiresAt  int64
 }
 
-// quota bounds how many live offers may exist.
-type quota struct{ perOwner, total int }
+// quota bounds how many live offers may exist. live is the caller's recent count of all live
+// offers of the generation (see Service.liveOffers), or -1 to count them here: that count
+// reads every live offer, which must not happen on every publish.
+type quota struct{ perOwner, total, live int }
 
 // createOffers stores offers of owner in one transaction, after checking the quota against
 // live offers (expired rows awaiting cleanup do not count). It fills in the ids.
 func (d db) createOffers(ctx context.Context, gen int, owner string, offers []newOffer, lim quota, now int64) error {
 	return d.Tx(ctx, func(tx *sql.Tx) error {
-		if lim.perOwner > 0 || lim.total > 0 {
-			var mine, all int
-			err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN owner = $1 THEN 1 ELSE 0 END), 0)
-				FROM signal_offers WHERE gen = $2 AND expires_at > $3`, owner, gen, now).Scan(&all, &mine)
+		if lim.perOwner > 0 {
+			var mine int
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`,
+				gen, owner, now).Scan(&mine)
 			if err != nil {
 				return fmt.Errorf("count offers: %w", err)
 			}
-			if lim.perOwner > 0 && mine+len(offers) > lim.perOwner {
+			if mine+len(offers) > lim.perOwner {
 				return &limitError{"peer", mine, lim.perOwner}
 			}
-			if lim.total > 0 && all+len(offers) > lim.total {
+		}
+		if lim.total > 0 {
+			all := lim.live
+			if all < 0 {
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM signal_offers WHERE gen = $1 AND expires_at > $2`, gen, now).Scan(&all); err != nil {
+					return fmt.Errorf("count offers: %w", err)
+				}
+			}
+			if all+len(offers) > lim.total {
 				return &limitError{"total", all, lim.total}
 			}
 		}
@@ -343,7 +361,11 @@ func (f filter) where(b *q) *q { return f.conds(b.sql(" FROM signal_offers o")) 
 func (f filter) conds(b *q) *q {
 	b.sql(" WHERE o.gen = ").arg(f.Gen).sql(" AND o.expires_at > ").arg(f.Now)
 	if len(f.AnyTags) > 0 {
-		b.sql(" AND EXISTS (SELECT 1 FROM signal_offer_tags t WHERE t.gen = o.gen AND t.offer_id = o.id AND t.tag IN ").in(f.AnyTags).sql(")")
+		// Driven from the tag index (gen, tag, offer_id): the cost follows the offers with
+		// these tags, not every live offer (a correlated EXISTS made both engines probe the
+		// tags once per live offer).
+		b.sql(" AND o.id IN (SELECT t.offer_id FROM signal_offer_tags t WHERE t.gen = ").arg(f.Gen).
+			sql(" AND t.tag IN ").in(f.AnyTags).sql(")")
 	}
 	if f.Owner != "" {
 		b.sql(" AND o.owner = ").arg(f.Owner)
@@ -429,6 +451,15 @@ func (d db) tagCounts(ctx context.Context, f filter, prefix string, byPeers bool
 	b := f.conds((&q{}).sql("SELECT t.tag, " + count + " AS n FROM signal_offer_tags t JOIN signal_offers o ON o.gen = t.gen AND o.id = t.offer_id"))
 	if prefix != "" {
 		b.sql(` AND t.tag LIKE `).arg(likePrefix(prefix)).sql(` ESCAPE '\'`)
+		// The same tags as a byte-order range, which an index can read: the cost follows
+		// the matching tags, not every live offer's.
+		if hi, ok := prefixEnd(prefix); ok {
+			tag := "t.tag"
+			if d.Dialect == store.Postgres {
+				tag = `t.tag COLLATE "C"`
+			}
+			b.sql(" AND t.gen = ").arg(f.Gen).sql(" AND " + tag + " >= ").arg(prefix).sql(" AND " + tag + " < ").arg(hi)
+		}
 	}
 	b.sql(" GROUP BY t.tag")
 	grouped := b.String()
@@ -451,6 +482,21 @@ func (d db) tagCounts(ctx context.Context, f filter, prefix string, byPeers bool
 		out = append(out, tc)
 	}
 	return out, total, rows.Err()
+}
+
+// prefixEnd is the smallest string above every string that starts with p, in byte (and so
+// code point) order: p with its last character replaced by the next one. ok is false when
+// there is none (p is empty, not UTF-8, or ends in U+10FFFF).
+func prefixEnd(p string) (string, bool) {
+	r, size := utf8.DecodeLastRuneInString(p)
+	if r == utf8.RuneError || r == utf8.MaxRune {
+		return "", false
+	}
+	next := r + 1
+	if next == 0xD800 { // skip the surrogates, which UTF-8 cannot hold
+		next = 0xE000
+	}
+	return p[:len(p)-size] + string(next), true
 }
 
 // likePrefix escapes LIKE's wildcards in a prefix (rondevu passed them through).

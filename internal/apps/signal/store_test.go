@@ -11,7 +11,7 @@ import (
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
 
-func migrated(t *testing.T, st *store.DB) db {
+func migrated(t testing.TB, st *store.DB) db {
 	t.Helper()
 	if err := st.Migrate(context.Background(), "signal", migrations); err != nil {
 		t.Fatal(err)
