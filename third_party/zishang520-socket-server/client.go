@@ -314,9 +314,11 @@ func (c *Client) onclose(args ...any) {
 	// ignore a potential subsequent `close` event
 	c.destroy()
 
-	// `nsps` and `sockets` are cleaned up seamlessly
+	// `nsps` and `sockets` are cleaned up seamlessly. Switchboard patch: each socket closes
+	// on its own task queue, after the packets it received before the close (the transport's
+	// close must not overtake events a client sent just before it).
 	c.sockets.Range(func(id SocketId, socket *Socket) bool {
-		socket._onclose(args...)
+		socket.Enqueue(func() { socket._onclose(args...) })
 		return true
 	})
 	c.sockets.Clear()

@@ -728,19 +728,31 @@ func (s *Socket) Timeout(timeout time.Duration) *Socket {
 // Dispatch incoming event to socket listeners.
 func (s *Socket) dispatch(event []any) {
 	socketLog.Debug("dispatching an event %v", event)
+	emit := func(err error) {
+		if err != nil {
+			s._onerror(err)
+			return
+		}
+		if s.Connected() {
+			s.EmitUntyped(slices.TryGetAny[string](event, 0), slices.Slice(event, 1)...)
+		} else {
+			socketLog.Debug("ignore packet received after disconnection")
+		}
+	}
+	// Switchboard patch: when the middlewares (if any) finish at once, the event is emitted
+	// right here, in this packet's task, as Node's socket.io does on the next tick. Queued
+	// behind the packets that follow, it could run after the socket closed (its queue then
+	// refuses new tasks) and be lost.
+	var inline atomic.Bool
+	inline.Store(true)
 	s.run(event, func(err error) {
-		s.Enqueue(func() {
-			if err != nil {
-				s._onerror(err)
-				return
-			}
-			if s.Connected() {
-				s.EmitUntyped(slices.TryGetAny[string](event, 0), slices.Slice(event, 1)...)
-			} else {
-				socketLog.Debug("ignore packet received after disconnection")
-			}
-		})
+		if inline.Load() {
+			emit(err)
+			return
+		}
+		s.Enqueue(func() { emit(err) })
 	})
+	inline.Store(false)
 }
 
 // Use registers a middleware function for this socket.

@@ -4,8 +4,15 @@ package socket
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
@@ -39,5 +46,62 @@ func TestASCIIJSON(t *testing.T) {
 	bin := types.NewBytesBuffer([]byte{1, 2, 0xff})
 	if asciiJSON(bin) != types.BufferInterface(bin) {
 		t.Error("a binary attachment was rewritten")
+	}
+}
+
+// TestEventsBeforeCloseAreDispatched: every event a client sent before it closed reaches the
+// socket's listeners, and "disconnect" comes after them. (The close used to overtake events
+// still queued: a click sent just before a page closed was lost.)
+func TestEventsBeforeCloseAreDispatched(t *testing.T) {
+	eio := engine.NewServer(nil)
+	server := NewServer(nil, nil)
+	const sent = 200
+	var got atomic.Int32
+	var afterDisconnect atomic.Int32
+	disconnected := make(chan struct{})
+	_ = server.On("connection", func(args ...any) {
+		socket := args[0].(*Socket)
+		var gone atomic.Bool
+		_ = socket.On("click", func(...any) {
+			if gone.Load() {
+				afterDisconnect.Add(1)
+			}
+			got.Add(1)
+		})
+		_ = socket.On("disconnect", func(...any) {
+			gone.Store(true)
+			close(disconnected)
+		})
+	})
+	server.Bind(eio)
+	httpServer := httptest.NewServer(eio)
+	t.Cleanup(func() { server.Close(nil); httpServer.Close() })
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(httpServer.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, open, err := client.ReadMessage(); err != nil || !strings.HasPrefix(string(open), "0{") {
+		t.Fatalf("open: %q %v", open, err)
+	}
+	if err := client.WriteMessage(websocket.TextMessage, []byte(`40`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, connected, err := client.ReadMessage(); err != nil || !strings.HasPrefix(string(connected), "40") {
+		t.Fatalf("connect: %q %v", connected, err)
+	}
+	for i := range sent {
+		if err := client.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `42["click",%d]`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = client.Close() // at once, without a close handshake
+	select {
+	case <-disconnected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no disconnect")
+	}
+	if n := got.Load(); n != sent || afterDisconnect.Load() != 0 {
+		t.Fatalf("%d of %d events dispatched, %d after disconnect", n, sent, afterDisconnect.Load())
 	}
 }

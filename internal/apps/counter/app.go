@@ -64,7 +64,7 @@ func New(d module.Deps) (*App, error) {
 	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins,
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
-	a.commits = newCommitter(a.db)
+	a.commits = newCommitter(a.db, a.log)
 	return a, nil
 }
 
@@ -83,9 +83,11 @@ func (a *App) Start(ctx context.Context) error {
 	})
 	if err != nil {
 		stop()
+		<-a.commits.done
 		return err
 	}
-	a.stop = func() { stop(); a.sio.Close() }
+	// The committer stops after the sockets: it commits what they queued, then returns.
+	a.stop = func() { a.sio.Close(); stop(); <-a.commits.done }
 	return nil
 }
 
@@ -152,11 +154,30 @@ func (a *App) Routes(r *httpx.Router) {
 		"/api/current_stats": a.currentStats,
 	}
 	for path, h := range api {
-		r.HandleFunc("GET "+path, h)
+		if path == "/api" || path == "/api/online_users" {
+			r.HandleFunc("GET "+path, h)
+			continue
+		}
+		r.HandleFunc("GET "+path, a.readsBroadcasts(h))
 	}
 	r.Handle("/api/socket.io/", a.sio)
 	if a.cfg.Frontend != "" {
 		a.devRoutes(r)
+	}
+}
+
+// readsBroadcasts makes a read of the counts wait for the commit of what this node has
+// broadcast so far (at most one commit window, see commit.go): a client that saw its click go
+// out and then asks this node finds it counted. (Another node's last window may still be on
+// its way to the store.)
+func (a *App) readsBroadcasts(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+		defer cancel()
+		if err := a.commits.sync(ctx); err != nil {
+			a.log.Warn("counter: read before the store caught up", "err", err)
+		}
+		h(w, r)
 	}
 }
 

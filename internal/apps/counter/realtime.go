@@ -151,11 +151,11 @@ func (c *conn) click(ctx context.Context, arg any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.setName(ctx, &user)
-	if err := c.a.commits.commit(ctx, record{click: &click}); err != nil {
-		c.a.log.Error("store click", "err", err)
-		return
+	// Queued for the store, then broadcast without waiting for the disk (see commit.go).
+	if !c.a.commits.add(record{click: &click}) {
+		return // refused visibly: counted, and reported by the committer
 	}
+	c.setName(ctx, &user)
 	c.s.Clicks++
 	c.publishSession(ctx)
 	if n := c.s.Clicks; n == 50 || n%100 == 0 {
@@ -178,12 +178,11 @@ func (c *conn) event(ctx context.Context, arg any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.setName(ctx, &user)
 	ev := Event{User: user, Name: name, Timestamp: c.a.unix()}
-	if err := c.a.commits.commit(ctx, record{event: &ev, stored: !silentEvents[name]}); err != nil {
-		c.a.log.Error("store event", "err", err)
+	if !c.a.commits.add(record{event: &ev, stored: !silentEvents[name]}) {
 		return
 	}
+	c.setName(ctx, &user)
 	c.s.Events++
 	c.publishSession(ctx)
 	if !silentEvents[name] {

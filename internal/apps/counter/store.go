@@ -119,10 +119,16 @@ type record struct {
 	click  *Click
 	event  *Event
 	stored bool // events only: keep the row and credit the user (frust did not for two)
+	// synced, on a record of neither, is closed once everything queued before it is
+	// committed (committer.sync).
+	synced chan struct{}
 }
 
 // apply stores r and counts it, in tx.
 func (r record) apply(ctx context.Context, tx *sql.Tx) error {
+	if r.click == nil && r.event == nil {
+		return nil // a sync point
+	}
 	if c := r.click; c != nil {
 		if err := count(ctx, tx, 1, 0, c.Timestamp); err != nil {
 			return err
