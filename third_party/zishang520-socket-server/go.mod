@@ -30,3 +30,5 @@ require (
 // Standalone (go test in this folder), the patched engine parser beside it; the root module's
 // own replace directives are what the Switchboard build uses.
 replace github.com/zishang520/socket.io/parsers/engine/v3 => ../zishang520-engine-parser
+
+replace github.com/zishang520/socket.io/servers/engine/v3 => ../zishang520-engine-server
