@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
+	"github.com/switchboard/switchboard/internal/transport/sio/siotest"
 )
 
 // refusedClicks reads the count of clicks and events the rate limit dropped.
@@ -45,30 +45,23 @@ func TestClickRateDropsAreCounted(t *testing.T) {
 	n := nodetest.Start(t, cfg)
 	before := refusedClicks(t, n.URL)
 
-	sock := socket(t, n.URL) // connected below, once the handlers are on
-	defer sock.Disconnect()
-	var mu sync.Mutex
-	var clicks int
-	joined := make(chan struct{})
-	_ = sock.On("click", func(...any) { mu.Lock(); clicks++; mu.Unlock() })
-	_ = sock.On("message", func(a ...any) {
-		if m, ok := a[0].(map[string]any); ok && m["text"] == "Limit hat sich umbenannt zu Limit2." {
-			close(joined)
+	// The raw client: events the instant the socket connects, and no client library's
+	// scheduling in the way.
+	c := siotest.Dial(t, n.URL+"/api/socket.io/")
+	for range 10 {
+		c.Send(`42["click",{"user":"Limit","comment":"","style":" "}]`)
+	}
+	// auth is not rate-limited, and a socket's events are handled in order: once the rename
+	// is announced, every click before it has been let through or dropped.
+	c.Send(`42["auth","Limit2"]`)
+	for {
+		p := c.Read()
+		if p == "" {
+			t.Fatal("the socket ended before the rename was announced")
 		}
-	})
-	_ = sock.On("connect", func(...any) {
-		for range 10 {
-			_ = sock.Emit("click", map[string]any{"user": "Limit", "comment": "", "style": " "})
+		if strings.Contains(p, `"Limit hat sich umbenannt zu Limit2."`) {
+			break
 		}
-		// auth is not rate-limited, and a socket's events are handled in order: once the
-		// rename is announced, every click before it has been let through or dropped.
-		_ = sock.Emit("auth", "Limit2")
-	})
-	sock.Connect()
-	select {
-	case <-joined:
-	case <-time.After(guard):
-		t.Fatal("no rename announcement")
 	}
 	if got := refusedClicks(t, n.URL) - before; got != 9 {
 		t.Fatalf("refused clicks counted %v, want 9", got)
