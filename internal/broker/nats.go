@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -51,7 +52,9 @@ type NATS struct {
 	mu    sync.Mutex
 	chans map[string]*natsChannel // channels with local subscribers
 	nodes map[string]time.Time    // live nodes (heartbeat ids) → last heard
-	pubs  *lru.Cache[string, *pubState]
+	// silent: nodes that missed a presence answer → when; not waited for until heard after
+	silent map[string]time.Time
+	pubs   *lru.Cache[string, *pubState]
 
 	serverID   atomic.Value  // string: the NATS server this node is connected to
 	restartSeq atomic.Uint64 // stream sequence before which an epoch must be broken (see Publish)
@@ -134,7 +137,8 @@ func NewNATS(ctx context.Context, o NATSOptions) (*NATS, error) {
 	}
 	b := &NATS{
 		opts: o, log: o.Log.With("broker", "nats"), localPresence: newLocalPresence(),
-		chans: map[string]*natsChannel{}, nodes: map[string]time.Time{}, stop: make(chan struct{}),
+		chans: map[string]*natsChannel{}, nodes: map[string]time.Time{}, silent: map[string]time.Time{},
+		stop: make(chan struct{}),
 	}
 	b.pubs, _ = lru.New[string, *pubState](8192)
 	nc, err := nats.Connect(o.URL,
@@ -287,6 +291,7 @@ func (b *NATS) heard(m *nats.Msg) {
 	b.mu.Lock()
 	if strings.HasSuffix(m.Subject, ".bye") {
 		delete(b.nodes, hb.ID)
+		delete(b.silent, hb.ID)
 		b.mu.Unlock()
 		b.log.Info("node left the cluster", "node", hb.ID)
 		return
@@ -308,6 +313,7 @@ func (b *NATS) reapNodes() {
 	for id, seen := range b.nodes {
 		if id != b.opts.NodeID && seen.Before(cutoff) {
 			delete(b.nodes, id)
+			delete(b.silent, id)
 			b.log.Warn("node silent for three heartbeats; its members are gone", "node", id)
 		}
 	}
@@ -880,6 +886,12 @@ type presenceRequest struct {
 	Channel string `json:"channel"`
 }
 
+// presenceAnswer is one node's answer to a presence request.
+type presenceAnswer struct {
+	Node    string                        `json:"node"`
+	Members map[string]*pubsub.ClientInfo `json:"members"`
+}
+
 // answerPresence answers a presence request with this node's members of the channel.
 func (b *NATS) answerPresence(m *nats.Msg) {
 	var req presenceRequest
@@ -887,7 +899,7 @@ func (b *NATS) answerPresence(m *nats.Msg) {
 		return
 	}
 	members, _ := b.localPresence.Presence(context.Background(), req.Channel)
-	out, _ := json.Marshal(members)
+	out, _ := json.Marshal(presenceAnswer{Node: b.opts.NodeID, Members: members})
 	if err := m.Respond(out); err != nil {
 		b.log.Debug("answer presence", "err", err)
 	}
@@ -912,12 +924,18 @@ func (b *NATS) AddPresence(ctx context.Context, ch, clientID string, info *pubsu
 	return b.localPresence.AddPresence(ctx, ch, clientID, info, 0)
 }
 
-// Presence merges every live node's members of ch. It waits for as many answers as there are
-// live nodes, or PresenceWait: a node that died a moment ago costs that wait until it is
-// declared dead, and its members are absent from the answer at once.
+// Presence merges every live node's members of ch. It waits for an answer from each node
+// heard by heartbeat, or PresenceWait. A node that did not answer is not waited for again
+// until its next heartbeat: a node that just died costs one read that wait, not every read
+// until it is declared dead; its members are absent from the answers at once.
 func (b *NATS) Presence(ctx context.Context, ch string) (map[string]*pubsub.ClientInfo, error) {
 	b.mu.Lock()
-	want := max(1, len(b.nodes))
+	expect := map[string]bool{}
+	for id, seen := range b.nodes {
+		if silent, ok := b.silent[id]; !ok || seen.After(silent) {
+			expect[id] = true
+		}
+	}
 	b.mu.Unlock()
 	inbox := b.nc.NewInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
@@ -927,25 +945,39 @@ func (b *NATS) Presence(ctx context.Context, ch string) (map[string]*pubsub.Clie
 	defer func() { _ = sub.Unsubscribe() }()
 	req, _ := json.Marshal(presenceRequest{Channel: ch})
 	if err := b.nc.PublishRequest(b.opts.Prefix+".pres", inbox, req); err != nil {
-		return nil, fmt.Errorf("nats broker: presence %s: %w", ch, err)
+		return nil, b.failed("presence "+ch, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.opts.PresenceWait)
 	defer cancel()
 	out := map[string]*pubsub.ClientInfo{}
-	for got := 0; got < want; got++ {
+	answered := 0
+	for waiting := len(expect); waiting > 0 || answered == 0; {
 		m, err := sub.NextMsgWithContext(wctx)
 		if err != nil {
-			if got == 0 {
-				return nil, fmt.Errorf("nats broker: presence %s: no node answered: %w", ch, err)
+			if answered == 0 {
+				return nil, b.failed("presence "+ch+": no node answered", err)
 			}
 			break
 		}
-		var members map[string]*pubsub.ClientInfo
-		if json.Unmarshal(m.Data, &members) == nil {
-			for id, info := range members {
-				out[id] = info
-			}
+		var a presenceAnswer
+		if json.Unmarshal(m.Data, &a) != nil {
+			continue
 		}
+		answered++
+		if expect[a.Node] {
+			delete(expect, a.Node)
+			waiting--
+		}
+		maps.Copy(out, a.Members)
+	}
+	if len(expect) > 0 {
+		now := time.Now()
+		b.mu.Lock()
+		for id := range expect {
+			b.silent[id] = now
+		}
+		b.mu.Unlock()
+		b.log.Warn("nodes did not answer a presence read; not waiting for them until they are heard again", "nodes", len(expect))
 	}
 	return out, nil
 }

@@ -178,6 +178,13 @@ func TestNATSDeadNodeLeavesPresence(t *testing.T) {
 	if m, err := b.Presence(ctx, "room"); err != nil || len(m) != 1 || m["cb"] == nil {
 		t.Fatalf("after the death: %v %v", m, err)
 	}
+	// The node that did not answer is not waited for by the next reads.
+	b.mu.Lock()
+	_, silent := b.silent[a.opts.NodeID]
+	b.mu.Unlock()
+	if !silent {
+		t.Fatal("the silent node is still waited for")
+	}
 	for deadline := time.Now().Add(guard); len(b.Nodes()) != 1; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the dead node is still listed: %v", b.Nodes())
