@@ -145,6 +145,7 @@ func runChat(args []string) (ChatReport, error) {
 			done()
 			_ = sock.Emit("identify", u.token)
 		})
+		sock.Connect()
 	}
 	defer func() {
 		for _, u := range us {
@@ -196,7 +197,7 @@ func runChat(args []string) (ChatReport, error) {
 	return rep, nil
 }
 
-// dialSocketIO opens a socket.io connection (Engine.IO 4 over WebSocket) at path.
+// dialSocketIO makes a socket.io client (Engine.IO 4 over WebSocket) of path, not yet connected.
 func dialSocketIO(base, path string) (*sioclient.Socket, error) {
 	opts := sioclient.DefaultOptions()
 	opts.SetPath(path)
@@ -206,6 +207,10 @@ func dialSocketIO(base, path string) (*sioclient.Socket, error) {
 	// hundreds of sockets): a few retries keep the run whole.
 	opts.SetReconnection(true)
 	opts.SetReconnectionAttempts(3)
+	// Not connected yet: the caller puts its handlers on, then calls Connect. A socket that
+	// connected at once could emit "connect" (or receive its first event) before a handler
+	// was there to see it, and the run would wait for it in vain.
+	opts.SetAutoConnect(false)
 	return sioclient.Connect(base, opts)
 }
 

@@ -89,6 +89,7 @@ func runCounter(args []string) (CounterReport, error) {
 			sent, _ := strconv.ParseInt(strings.TrimPrefix(comment, "t"), 10, 64)
 			col.got(now, sent)
 		})
+		sock.Connect()
 	}
 	defer func() {
 		for _, s := range socks {
