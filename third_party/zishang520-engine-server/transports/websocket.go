@@ -152,6 +152,16 @@ func (w *websocket) send(packets []*packet.Packet) {
 		w.SetWritable(true)
 		w.Emit("ready")
 	}()
+	// Switchboard patch: the frames of one Send go out in one write, flushed before "drain"
+	// is reported (deferred calls run last-in first-out).
+	if g, ok := w.socket.NetConn().(*GatherConn); ok {
+		g.hold()
+		defer func() {
+			if err := g.release(); err != nil {
+				w._error(err)
+			}
+		}()
+	}
 
 	for _, packet := range packets {
 		// always creates a new object since ws modifies it
