@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -47,11 +48,10 @@ type committer struct {
 	queue   chan record
 	done    chan struct{} // closed when run has committed everything and returned
 	refused atomic.Int64  // records refused since the last report
-	now     func() time.Time
 }
 
 func newCommitter(d db, log *slog.Logger) *committer {
-	return &committer{db: d, log: log, queue: make(chan record, maxQueued), done: make(chan struct{}), now: time.Now}
+	return &committer{db: d, log: log, queue: make(chan record, maxQueued), done: make(chan struct{})}
 }
 
 // add queues r for the store and reports whether it was taken (see the promise above).
@@ -144,11 +144,18 @@ func (c *committer) report() {
 // commit stores a batch; when the transaction fails, each record is retried alone until it is
 // stored, or the store is reachable and still refuses it.
 func (c *committer) commit(batch []record) {
+	if !slices.ContainsFunc(batch, record.counts) {
+		release(batch) // only sync points: there is nothing to write
+		return
+	}
 	if c.store(batch) == nil {
 		release(batch)
 		return
 	}
 	for _, r := range batch {
+		if !r.counts() {
+			continue
+		}
 		for attempt := 1; ; attempt++ {
 			err := c.store([]record{r})
 			if err == nil {

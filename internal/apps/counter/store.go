@@ -125,8 +125,11 @@ type record struct {
 }
 
 // apply stores r and counts it, in tx.
+// counts reports whether r is a click or event (not a sync point).
+func (r record) counts() bool { return r.click != nil || r.event != nil }
+
 func (r record) apply(ctx context.Context, tx *sql.Tx) error {
-	if r.click == nil && r.event == nil {
+	if !r.counts() {
 		return nil // a sync point
 	}
 	if c := r.click; c != nil {

@@ -90,19 +90,24 @@ func (s *Service) quota(ctx context.Context, gen int, perOwner bool) quota {
 	}
 	now := s.now()
 	s.liveMu.Lock()
-	defer s.liveMu.Unlock()
-	if c, ok := s.live[gen]; ok && now.Sub(c.at) < time.Second {
+	c, ok := s.live[gen]
+	s.liveMu.Unlock()
+	if ok && now.Sub(c.at) < time.Second {
 		q.live = c.n
 		return q
 	}
+	// Counted outside the lock: publishers of other generations, and those that find the
+	// count fresh, do not wait for it (two refreshing at once both count; harmless).
 	n, err := s.db.countOffers(ctx, filter{Gen: gen, Now: now.UnixMilli()}, false)
 	if err != nil {
 		return q // counted in the transaction instead
 	}
+	s.liveMu.Lock()
 	if s.live == nil {
 		s.live = map[int]cachedCount{}
 	}
 	s.live[gen] = cachedCount{n: n, at: now}
+	s.liveMu.Unlock()
 	q.live = n
 	return q
 }
