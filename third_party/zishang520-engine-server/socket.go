@@ -531,6 +531,7 @@ func (s *socket) sendPacket(
 		opts := &packet.Options{}
 		if options != nil {
 			opts.WsPreEncodedFrame = options.WsPreEncodedFrame
+			opts.Shared = options.Shared // Switchboard patch
 			if options.Compress != nil {
 				compress := *options.Compress
 				opts.Compress = &compress

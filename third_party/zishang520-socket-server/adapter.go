@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	enginepacket "github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -206,6 +207,8 @@ func (a *adapter) _encode(packet *parser.Packet, packetOpts *WriteOptions) []typ
 			_, _ = data.Write(p.Bytes())
 			// see https://github.com/websockets/ws/issues/617#issuecomment-283002469
 			packetOpts.WsPreEncodedFrame = data
+			// Switchboard patch: the recipients share what they derive from the frame.
+			packetOpts.Shared = &enginepacket.Shared{}
 		}
 	}
 

@@ -3,6 +3,7 @@ package packet
 
 import (
 	"io"
+	"sync"
 
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -31,6 +32,24 @@ type Options struct {
 	Compress *bool `json:"compress,omitempty" msgpack:"compress,omitempty"`
 	// WsPreEncodedFrame contains a pre-encoded WebSocket frame.
 	WsPreEncodedFrame types.BufferInterface `json:"wsPreEncodedFrame,omitempty" msgpack:"wsPreEncodedFrame,omitempty"`
+	// Shared, set with WsPreEncodedFrame, holds what the recipients of one broadcast derive
+	// from that frame once for all of them (Switchboard patch: the WebSocket transport's
+	// prepared message).
+	Shared *Shared `json:"-" msgpack:"-"`
+}
+
+// Shared is a value computed once, by whichever recipient of a broadcast needs it first, and
+// reused by the others (Switchboard patch).
+type Shared struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// Do returns the value, computing it with f on the first call.
+func (s *Shared) Do(f func() (any, error)) (any, error) {
+	s.once.Do(func() { s.v, s.err = f() })
+	return s.v, s.err
 }
 
 // NewOptions creates a new Options with the given compress flag.

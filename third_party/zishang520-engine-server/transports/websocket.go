@@ -2,11 +2,9 @@
 package transports
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	ws "github.com/gorilla/websocket"
@@ -176,7 +174,7 @@ func (w *websocket) send(packets []*packet.Packet) {
 				if _, ok := packet.Options.WsPreEncodedFrame.(*types.StringBuffer); ok {
 					mt = ws.TextMessage
 				}
-				pm, err := sharedPrepared(mt, packet.Options.WsPreEncodedFrame)
+				pm, err := prepared(mt, packet.Options)
 				if err != nil {
 					wsLog.Debug(`Send Error "%s"`, err.Error())
 					w._error(err)
@@ -249,44 +247,22 @@ func (w *websocket) DoClose(fn types.Callable) {
 	}
 }
 
-// Switchboard patch: the socket.io server hands every recipient of a broadcast the same
-// pre-encoded frame buffer, and each recipient used to build its own PreparedMessage of it
-// (21% of server CPU in a counter broadcast profile). The recipients now share one: it frames
-// the message once per connection setting (compression off here), and every recipient writes
-// those bytes. A few recent broadcasts are kept, since recipients write at their own pace; a
-// buffer's identity and its bytes must both match, so a reused buffer is never mistaken for
-// an earlier message.
-const preparedSlots = 32
-
-var prepared struct {
-	sync.Mutex
-	keys [preparedSlots]types.BufferInterface
-	data [preparedSlots][]byte
-	mt   [preparedSlots]int
-	vals [preparedSlots]*ws.PreparedMessage
-	next int
-}
-
-func sharedPrepared(mt int, frame types.BufferInterface) (*ws.PreparedMessage, error) {
-	data := frame.Bytes()
-	prepared.Lock()
-	for i, k := range prepared.keys {
-		if k == frame && prepared.mt[i] == mt && bytes.Equal(prepared.data[i], data) {
-			pm := prepared.vals[i]
-			prepared.Unlock()
-			return pm, nil
+// prepared is the broadcast's WebSocket message, built by the first of its recipients and
+// written by all (Switchboard patch: each recipient built its own, 21% of server CPU in a
+// profile of the counter's broadcasts). Without a Shared holder (a single send) it is built
+// for this send alone.
+func prepared(mt int, o *packet.Options) (*ws.PreparedMessage, error) {
+	build := func() (any, error) { return ws.NewPreparedMessage(mt, o.WsPreEncodedFrame.Bytes()) }
+	if o.Shared == nil {
+		pm, err := build()
+		if err != nil {
+			return nil, err
 		}
+		return pm.(*ws.PreparedMessage), nil
 	}
-	prepared.Unlock()
-	data = bytes.Clone(data) // the cache's own copy: the buffer may be reused later
-	pm, err := ws.NewPreparedMessage(mt, data)
+	pm, err := o.Shared.Do(build)
 	if err != nil {
 		return nil, err
 	}
-	prepared.Lock()
-	i := prepared.next
-	prepared.keys[i], prepared.data[i], prepared.mt[i], prepared.vals[i] = frame, data, mt, pm
-	prepared.next = (i + 1) % preparedSlots
-	prepared.Unlock()
-	return pm, nil
+	return pm.(*ws.PreparedMessage), nil
 }
