@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import WebSocket from 'ws';
+import { nativeClient } from './lib/native.mjs';
 
 const base = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:8080';
-const guardMs = 10000; // bounds every wait; not a speed assertion
 
 async function call(method, url, body, headers = {}) {
   const res = await fetch(url, {
@@ -30,29 +29,11 @@ async function ok(method, url, body, headers) {
 
 // pushes subscribes to a native channel over /v1/ws and yields its publications' data.
 async function pushes(channel) {
-  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/v1/ws');
-  const queue = [];
-  const waiters = [];
-  ws.on('message', (data) => {
-    for (const line of data.toString().split('\n')) {
-      const msg = JSON.parse(line);
-      if (msg.push === 'ping') { ws.send('{"method":"pong"}'); continue; }
-      if (msg.push !== 'pub' && msg.id === undefined) continue;
-      const w = waiters.shift();
-      if (w) w(msg); else queue.push(msg);
-    }
-  });
-  const next = () => new Promise((resolve, reject) => {
-    if (queue.length) return resolve(queue.shift());
-    const t = setTimeout(() => reject(new Error('nothing pushed')), guardMs);
-    waiters.push((m) => { clearTimeout(t); resolve(m); });
-  });
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  ws.send(JSON.stringify({ id: 1, method: 'connect', params: {} }));
-  assert.ok((await next()).result.client);
-  ws.send(JSON.stringify({ id: 2, method: 'subscribe', params: { channel } }));
-  assert.equal((await next()).result.channel, channel);
-  return { next: async () => (await next()).data, close: () => ws.close() };
+  const c = nativeClient(base);
+  await c.opened;
+  assert.ok((await c.call('connect', {})).result.client);
+  assert.equal((await c.call('subscribe', { channel })).result.channel, channel);
+  return { next: async () => (await c.next((m) => m.push === 'pub')).data, close: () => c.ws.close() };
 }
 
 // The client's bloom filter (G2): m = 8·bytes bits, k = 3 seeded FNV-1a over UTF-16 units.
