@@ -4,6 +4,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Registry is what /metrics serves: these collectors plus the Go and process collectors.
@@ -51,4 +52,17 @@ var (
 func init() {
 	Registry.MustRegister(Connections, Channels, Publications, Deliveries, Disconnects, Refused, HTTPDuration, Broker,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// Value is the current value of one counter or gauge (a series of a vector, as
+// WithLabelValues returns it), for figures the server shows itself and for tests.
+func Value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		return 0
+	}
+	if c := d.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return d.GetGauge().GetValue()
 }

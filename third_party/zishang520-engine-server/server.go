@@ -149,8 +149,10 @@ func (s *server) HandleUpgrade(ctx *types.HttpContext) {
 		}
 
 		// delegate to ws
-		// Switchboard patch: the connection gathers a Send's frames into one write.
-		if conn, err := ws.Upgrade(transports.GatherResponse{ResponseWriter: ctx.Response()}, ctx.Request(), ctx.ResponseHeaders().All()); err != nil {
+		// Switchboard patch: the connection gathers a Send's frames into one write, and bounds
+		// its outbound queue.
+		gr := transports.GatherResponse{ResponseWriter: ctx.Response(), QueueBytes: s.Opts().WebSocketQueueBytes()}
+		if conn, err := ws.Upgrade(gr, ctx.Request(), ctx.ResponseHeaders().All()); err != nil {
 			s.emitAbortRequest(ctx, BAD_REQUEST, map[string]any{"name": "UPGRADE_FAILURE"})
 			serverLog.Debug("websocket error before upgrade: %s", err.Error())
 		} else {

@@ -60,6 +60,8 @@ type App struct {
 	reg   *transport.Registry
 	// origins are the node's cors_origins, for socket.io's upgrades.
 	origins []string
+	// queueBytes is the node's limits.queue_bytes, for socket.io's WebSocket connections.
+	queueBytes int
 
 	maxPresence int
 }
@@ -72,7 +74,7 @@ func New(d module.Deps) (*App, error) {
 	cfg := d.Config
 	c := *Settings(cfg)
 	a := &App{
-		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: cfg.CORSOrigins, log: d.Log.With("app", "chat"), now: time.Now,
+		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: cfg.CORSOrigins, queueBytes: cfg.Limits.QueueBytes, log: d.Log.With("app", "chat"), now: time.Now,
 		rooms: newRooms(), maxPresence: cfg.Limits.MaxPresence,
 	}
 	if c.LoginRate > 0 {
@@ -91,7 +93,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins),
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 		// keenchat told every socket to reload when it restarted; the sockets reconnect.
 		Goodbye: "refresh page",

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/pubsub"
 	"github.com/switchboard/switchboard/internal/transport"
 )
@@ -40,6 +42,10 @@ type Options struct {
 	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
 	// allows all.
 	CheckOrigin func(r *http.Request) bool
+	// QueueBytes bounds a WebSocket connection's outbound queue, as limits.queue_bytes does
+	// the native connections'; a connection that would outgrow it is closed as a slow
+	// consumer, and its client reconnects. 0 is no bound.
+	QueueBytes int
 	// Hub and Channel: the broadcasts published on Channel (Server.Broadcast) reach this
 	// node's sockets.
 	Hub     *hub.Hub
@@ -63,6 +69,7 @@ type Server struct {
 	log         *slog.Logger
 	checkOrigin func(r *http.Request) bool
 	goodbye     []byte
+	queueBytes  int
 	stopRelay   context.CancelFunc
 }
 
@@ -79,10 +86,11 @@ func New(o Options) (*Server, error) {
 	opts.SetPingTimeout(o.PingTimeout.D())
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(o.ConnectTimeout.D())
+	opts.SetWebSocketQueueBytes(o.QueueBytes)
 	io := socket.NewServer(nil, opts)
 	s := &Server{
 		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,
-		checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye),
+		checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye), queueBytes: o.QueueBytes,
 	}
 	s.onConnect(o.OnConnect)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,7 +185,15 @@ func (s *Server) onConnect(fn func(sock *Socket)) {
 			closeTransport(sock)
 			return
 		}
-		_ = sock.On("disconnect", func(...any) { s.reg.Remove(c) })
+		_ = sock.On("disconnect", func(a ...any) {
+			s.reg.Remove(c)
+			if len(a) > 1 {
+				if err, ok := a[1].(error); ok && errors.Is(err, transports.ErrSlowConsumer) {
+					metrics.Disconnects.WithLabelValues("slow").Inc()
+					s.log.Info("socket.io connection cut off as a slow consumer", "ip", ip, "queue_bytes", s.queueBytes)
+				}
+			}
+		})
 		fn(&Socket{sock: sock, log: s.log})
 	})
 }

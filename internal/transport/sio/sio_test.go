@@ -3,13 +3,17 @@ package sio_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/internal/broker"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/hub"
+	"github.com/switchboard/switchboard/internal/metrics"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
 	"github.com/switchboard/switchboard/internal/transport"
 	"github.com/switchboard/switchboard/internal/transport/sio"
@@ -239,7 +244,7 @@ func TestShutdownClosesTransport(t *testing.T) {
 }
 
 // server runs a bare sio.Server (no app) over a memory hub, with onConnect for its sockets.
-func server(t *testing.T, onConnect func(*sio.Socket)) (*sio.Server, string) {
+func server(t *testing.T, onConnect func(*sio.Socket), tune ...func(*sio.Options)) (*sio.Server, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mem := broker.NewMemory(time.Hour)
@@ -248,10 +253,14 @@ func server(t *testing.T, onConnect func(*sio.Socket)) (*sio.Server, string) {
 		t.Fatal(err)
 	}
 	reg := transport.NewRegistry(0, 0, time.Minute)
-	s, err := sio.New(sio.Options{
+	o := sio.Options{
 		Settings: sio.DefaultSettings(1e6),
 		Registry: reg, Log: log, Hub: h, Channel: "test:events", OnConnect: onConnect,
-	})
+	}
+	for _, f := range tune {
+		f(&o)
+	}
+	s, err := sio.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,5 +352,68 @@ func TestBroadcastRooms(t *testing.T) {
 	}
 	if err := s.Broadcast(ctx, "a\nb", "news", nil); err == nil {
 		t.Fatal("a room with a newline was accepted")
+	}
+}
+
+// TestSlowConsumerIsCutOff: a socket whose client stops reading is closed once its WebSocket
+// outbound queue outgrows QueueBytes (the patched Engine.IO transport, PATCHES.md), counted
+// as a "slow" disconnect like a native connection's, and its client is free to reconnect; a
+// socket that reads meanwhile gets every broadcast, in order.
+func TestSlowConsumerIsCutOff(t *testing.T) {
+	var n atomic.Int32
+	connected := make(chan struct{}, 2)
+	gone := make(chan string, 2)
+	s, url := server(t, func(s *sio.Socket) {
+		id := n.Add(1)
+		s.On("disconnect", func(reason any) { gone <- fmt.Sprint(id, " ", reason) })
+		connected <- struct{}{}
+	}, func(o *sio.Options) { o.QueueBytes = 32 << 10 })
+	// The stalled client's receive buffer is tiny and it never reads, so the server's socket
+	// buffer fills and the transport's queue grows.
+	tiny := &websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+	}}).DialContext}
+	stalled, err := siotest.OpenWith(t, url+"/socket.io/", tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled.Send("40")
+	<-connected
+	reader := siotest.Dial(t, url+"/socket.io/")
+	<-connected
+	before := metrics.Value(metrics.Disconnects.WithLabelValues("slow"))
+
+	// Lockstep with the reader, so that only the stalled socket falls behind.
+	pad := strings.Repeat("x", 8<<10)
+	var cut string
+	i := 0
+	for ; i < 4000 && cut == ""; i++ { // at most 32 MB
+		if err := s.Broadcast(context.Background(), "", "blob", map[string]any{"i": i, "pad": pad}); err != nil {
+			t.Fatal(err)
+		}
+		if m, want := reader.Read(), `42["blob",{"i":`+strconv.Itoa(i)+`,"pad":"`+pad+`"}]`; m != want {
+			t.Fatalf("the reader got %.40q…, want blob %d", m, i)
+		}
+		select {
+		case cut = <-gone:
+		default:
+		}
+	}
+	if cut == "" {
+		t.Fatal("the stalled socket was never cut off")
+	}
+	t.Logf("cut off after %d broadcasts of 8 KB", i)
+	if cut != "1 transport error" {
+		t.Fatalf("disconnect %q, want the stalled socket (1) with a transport error", cut)
+	}
+	if after := metrics.Value(metrics.Disconnects.WithLabelValues("slow")); after != before+1 {
+		t.Errorf("slow disconnects %v → %v, want one more", before, after)
+	}
+	// The reader is still connected.
+	reader.Send(`42["still here"]`)
+	select {
+	case g := <-gone:
+		t.Fatalf("the reader was cut off too: %s", g)
+	default:
 	}
 }

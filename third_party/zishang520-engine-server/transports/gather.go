@@ -23,9 +23,11 @@ var gatherBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // The buffer is pooled, so an idle connection holds none.
 type GatherConn struct {
 	net.Conn
-	mu   sync.Mutex
-	held bool
-	buf  *[]byte
+	// QueueBytes bounds the connection's outbound queue (0: no bound); see outbound.go.
+	QueueBytes int
+	mu         sync.Mutex
+	held       bool
+	buf        *[]byte
 }
 
 func (g *GatherConn) Write(p []byte) (int, error) {
@@ -80,7 +82,10 @@ func (g *GatherConn) flushLocked() error {
 }
 
 // GatherResponse makes a WebSocket upgrade hijack a GatherConn.
-type GatherResponse struct{ http.ResponseWriter }
+type GatherResponse struct {
+	http.ResponseWriter
+	QueueBytes int // the connection's outbound bound
+}
 
 // Hijack hands the connection over wrapped in a GatherConn.
 func (r GatherResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -92,5 +97,5 @@ func (r GatherResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &GatherConn{Conn: c}, brw, nil
+	return &GatherConn{Conn: c, QueueBytes: r.QueueBytes}, brw, nil
 }

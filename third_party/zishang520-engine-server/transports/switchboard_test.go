@@ -4,6 +4,7 @@ package transports
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	ws "github.com/gorilla/websocket"
@@ -72,5 +73,59 @@ func TestGatherConn(t *testing.T) {
 	_ = g.release()
 	if len(under.writes) != 4 || string(under.writes[2]) != "x" || len(under.writes[3]) != len(big) {
 		t.Fatalf("an oversize frame: %d writes", len(under.writes))
+	}
+}
+
+// TestOutbound: the queue starts one writer when it goes from idle to busy, hands over what
+// was queued in order, refuses a push that would outgrow its bound (and everything after),
+// and a close while the writer runs waits for what was queued before it.
+func TestOutbound(t *testing.T) {
+	f := func(b string) frame { return frame{data: []byte(b), n: len(b)} }
+	q := &outbound{max: 10}
+	if start, ok := q.push([]frame{f("ab")}, 2); !start || !ok {
+		t.Fatalf("first push: start %v ok %v, want the writer started", start, ok)
+	}
+	if start, ok := q.push([]frame{f("cd"), f("ef")}, 4); start || !ok {
+		t.Fatalf("push while busy: start %v ok %v, want queued without a second writer", start, ok)
+	}
+	batch, then := q.take(nil)
+	if len(batch) != 3 || string(batch[0].data) != "ab" || string(batch[2].data) != "ef" || then != nil {
+		t.Fatalf("take: %d frames", len(batch))
+	}
+	if batch, _ = q.take(batch); len(batch) != 0 {
+		t.Fatal("a second take found frames")
+	}
+	if start, _ := q.push([]frame{f("gh")}, 2); !start {
+		t.Fatal("the writer stopped on an empty take, but a push did not restart it")
+	}
+	closed := false
+	if !q.shut(func() { closed = true }) {
+		t.Fatal("a close while the writer runs did not wait for it")
+	}
+	if _, ok := q.push([]frame{f("late")}, 4); !ok {
+		t.Fatal("a push after close is dropped, not a slow consumer")
+	}
+	batch, then = q.take(batch)
+	if len(batch) != 1 || string(batch[0].data) != "gh" || then != nil {
+		t.Fatalf("after close: %d frames, want the one queued before it", len(batch))
+	}
+	if _, then = q.take(batch); then == nil {
+		t.Fatal("the writer did not get the close to run")
+	}
+	then()
+	if !closed {
+		t.Fatal("close did not run")
+	}
+
+	over := &outbound{max: 10}
+	over.push([]frame{f("12345678")}, 8)
+	if _, ok := over.push([]frame{f("abc")}, 3); ok {
+		t.Fatal("a push past the bound was accepted")
+	}
+	if b, _ := over.take(nil); len(b) != 0 || !over.isClosed() {
+		t.Fatal("a slow consumer's queue was kept")
+	}
+	if _, ok := (&outbound{}).push([]frame{f(strings.Repeat("x", 1<<20))}, 1<<20); !ok {
+		t.Fatal("a queue without a bound refused a push")
 	}
 }

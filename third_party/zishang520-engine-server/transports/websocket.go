@@ -10,7 +10,6 @@ import (
 	ws "github.com/gorilla/websocket"
 	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/v3/pkg/log"
-	"github.com/zishang520/socket.io/v3/pkg/queue"
 	"github.com/zishang520/socket.io/v3/pkg/slices"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -22,8 +21,8 @@ type websocket struct {
 
 	idleTimeout time.Duration
 
-	socket     *types.WebSocketConn
-	writeQueue *queue.Queue
+	socket *types.WebSocketConn
+	out    outbound // Switchboard patch: replaces upstream's unbounded write queue
 }
 
 // WebSocket transport
@@ -48,7 +47,9 @@ func (w *websocket) Construct(ctx *types.HttpContext) {
 
 	w.idleTimeout = ctx.IdleTimeout
 	w.socket = ctx.Websocket
-	w.writeQueue = queue.New()
+	if g, ok := w.socket.NetConn().(*GatherConn); ok {
+		w.out.max = g.QueueBytes
+	}
 
 	_ = w.socket.On("error", func(errs ...any) {
 		w.OnError("websocket error", slices.TryGetAny[error](errs, 0))
@@ -87,7 +88,7 @@ func (w *websocket) message() {
 	// routes as "error" (not "close") on the socket and any future paths
 	// that return without calling _error at all.
 	defer func() {
-		if !w.writeQueue.IsShuttingDown() {
+		if !w.out.isClosed() {
 			w.socket.Emit("close")
 		}
 	}()
@@ -138,112 +139,101 @@ func (w *websocket) onMessage(data types.BufferInterface) {
 }
 
 // Writes a packet payload.
+//
+// Switchboard patch: the packets are queued on the connection's bounded outbound queue (see
+// outbound.go) and written by its writer; the transport stays writable, and "drain" is
+// emitted once they are written. A Send that would outgrow the bound closes the connection
+// with ErrSlowConsumer instead.
 func (w *websocket) Send(packets []*packet.Packet) {
-	w.SetWritable(false)
-	w.writeQueue.Enqueue(func() { w.send(packets) })
-}
-
-// send runs exclusively on writeQueue, including its completion events.
-func (w *websocket) send(packets []*packet.Packet) {
-	defer func() {
-		w.Emit("drain")
-		w.SetWritable(true)
-		w.Emit("ready")
-	}()
-	// Switchboard patch: the frames of one Send go out in one write, flushed before "drain"
-	// is reported (deferred calls run last-in first-out).
-	if g, ok := w.socket.NetConn().(*GatherConn); ok {
-		g.hold()
-		defer func() {
-			if err := g.release(); err != nil {
-				w._error(err)
-			}
-		}()
-	}
-
-	for _, packet := range packets {
-		// always creates a new object since ws modifies it
-		compress := true
-		if packet.Options != nil {
-			if packet.Options.Compress != nil && !*packet.Options.Compress {
-				compress = false
-			}
-
-			if w.PerMessageDeflate() == nil && packet.Options.WsPreEncodedFrame != nil {
-				mt := ws.BinaryMessage
-				if _, ok := packet.Options.WsPreEncodedFrame.(*types.StringBuffer); ok {
-					mt = ws.TextMessage
-				}
-				pm, err := prepared(mt, packet.Options)
-				if err != nil {
-					wsLog.Debug(`Send Error "%s"`, err.Error())
-					w._error(err)
-					return
-				}
-				if err := w.socket.WritePreparedMessage(pm); err != nil {
-					wsLog.Debug(`Send Error "%s"`, err.Error())
-					w._error(err)
-					return
-				}
-				continue
-
-			}
-		}
-
-		data, err := w.Parser().EncodePacket(packet, w.SupportsBinary())
+	fs := make([]frame, 0, max(len(packets), 1))
+	n := 0
+	for _, p := range packets {
+		f, err := w.frame(p)
 		if err != nil {
 			wsLog.Debug(`Send Error "%s"`, err.Error())
-			w._error(err)
+			go w._error(err)
 			return
 		}
-		w.write(data, compress)
+		n += f.n
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		fs = append(fs, frame{}) // still one "drain", as upstream
+	}
+	fs[len(fs)-1].last = true
+	start, ok := w.out.push(fs, n)
+	if !ok {
+		// Not on the caller's goroutine: it holds the socket's flush lock, which closing takes.
+		// The error first, so the socket closes with it as its reason.
+		go func() {
+			w.OnError("slow consumer", ErrSlowConsumer)
+			_ = w.socket.Close()
+		}()
+		return
+	}
+	if start {
+		go w.writeLoop()
 	}
 }
-func (w *websocket) write(data types.BufferInterface, compress bool) {
-	if w.PerMessageDeflate() != nil {
-		if data.Len() < w.PerMessageDeflate().Threshold {
+
+// frame encodes one packet for the queue: a broadcast's pre-encoded frame as the prepared
+// message its recipients share, any other packet by the parser.
+func (w *websocket) frame(p *packet.Packet) (frame, error) {
+	compress := true
+	if o := p.Options; o != nil {
+		if o.Compress != nil && !*o.Compress {
 			compress = false
 		}
+		if w.PerMessageDeflate() == nil && o.WsPreEncodedFrame != nil {
+			mt := ws.BinaryMessage
+			if _, ok := o.WsPreEncodedFrame.(*types.StringBuffer); ok {
+				mt = ws.TextMessage
+			}
+			pm, err := prepared(mt, o)
+			if err != nil {
+				return frame{}, err
+			}
+			return frame{pm: pm, n: o.WsPreEncodedFrame.Len()}, nil
+		}
 	}
-	wsLog.Debug(`writing %#v`, data)
-
-	w.socket.EnableWriteCompression(compress)
+	data, err := w.Parser().EncodePacket(p, w.SupportsBinary())
+	if err != nil {
+		return frame{}, err
+	}
+	if pmd := w.PerMessageDeflate(); pmd != nil && data.Len() < pmd.Threshold {
+		compress = false
+	}
 	mt := ws.BinaryMessage
 	if _, ok := data.(*types.StringBuffer); ok {
 		mt = ws.TextMessage
 	}
-	write, err := w.socket.NextWriter(mt)
-	if err != nil {
-		w._error(err)
-		return
+	b := data.Bytes()
+	if b == nil {
+		b = []byte{}
 	}
-	defer func() {
-		if err := write.Close(); err != nil {
-			w._error(err)
-			return
-		}
-	}()
-	if _, err := io.Copy(write, data); err != nil {
-		w._error(err)
-		return
-	}
+	return frame{mt: mt, data: b, comp: compress, n: len(b)}, nil
 }
 
 // OnClose releases the write queue and hijacked connection for every close path,
 // including peer/error closes that bypass DoClose after the state becomes closed.
 func (w *websocket) OnClose() {
-	w.writeQueue.TryClose()
+	w.out.shut(nil)
 	w.Transport.OnClose()
 	_ = w.socket.Close()
 }
 
-// Closes the transport.
+// Closes the transport. Switchboard patch: what was queued before is written first (upstream
+// dropped it).
 func (w *websocket) DoClose(fn types.Callable) {
 	wsLog.Debug(`closing`)
-	w.writeQueue.TryClose()
-	defer func() { _ = w.socket.Close() }()
-	if fn != nil {
-		fn()
+	closeNow := func() {
+		defer func() { _ = w.socket.Close() }()
+		if fn != nil {
+			fn()
+		}
+	}
+	if !w.out.shut(closeNow) {
+		closeNow()
 	}
 }
 

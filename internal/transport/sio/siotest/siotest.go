@@ -23,7 +23,12 @@ type Client struct {
 // Open opens the Engine.IO session at url (an http:// socket.io path, "…/socket.io/") and
 // reads its open packet, without joining a namespace.
 func Open(t *testing.T, url string) (*Client, error) {
-	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"?EIO=4&transport=websocket", nil)
+	return OpenWith(t, url, websocket.DefaultDialer)
+}
+
+// OpenWith is Open through dialer d.
+func OpenWith(t *testing.T, url string, d *websocket.Dialer) (*Client, error) {
+	c, _, err := d.Dial(strings.Replace(url, "http", "ws", 1)+"?EIO=4&transport=websocket", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,169 @@
+package transports
+
+// Switchboard patch (see ../PATCHES.md): a WebSocket connection's writes go through a bounded
+// queue and one writer that runs only while there is something to write, as Switchboard's
+// native WebSocket connections do. Upstream, every Send was a task on a queue with no bound:
+// a client that stopped reading held a server-side backlog that grew without limit, and each
+// delivery paid a task, a goroutine hand-off and a "ready" round trip through the socket.
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+
+	ws "github.com/gorilla/websocket"
+)
+
+// ErrSlowConsumer is the transport error of a connection whose outbound queue outgrew its
+// bound: the client does not read as fast as it is sent to. The connection is closed; the
+// socket closes with reason "transport error" and this error as its description.
+var ErrSlowConsumer = errors.New("slow consumer: outbound queue full")
+
+// WriteTimeout bounds one gathered write; a peer that takes no bytes for this long is cut off.
+const WriteTimeout = 10 * time.Second
+
+// frame is one queued WebSocket message: a broadcast's shared prepared message, or a message
+// of this connection's own. last marks the final frame of one Send, whose "drain" is emitted
+// once it is written.
+type frame struct {
+	pm   *ws.PreparedMessage
+	mt   int
+	data []byte
+	comp bool
+	n    int // bytes counted against the queue's bound
+	last bool
+}
+
+// outbound is a connection's queue. Send appends and starts the writer when the queue goes
+// from idle to busy; the writer takes everything queued, writes it in one syscall (through
+// GatherConn), and emits one "drain" per Send written.
+type outbound struct {
+	mu      sync.Mutex
+	frames  []frame
+	bytes   int
+	max     int // 0: no bound
+	running bool
+	closed  bool
+	// onClose, set by a close while the writer runs, is called once the writer has written
+	// what was queued before it.
+	onClose func()
+}
+
+// push queues fs; it reports whether the writer must be started, and false for ok when the
+// queue would outgrow its bound (nothing is queued then).
+func (q *outbound) push(fs []frame, n int) (start, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, true
+	}
+	if q.max > 0 && q.bytes+n > q.max {
+		q.closed = true
+		q.frames, q.bytes = nil, 0
+		return false, false
+	}
+	q.frames = append(q.frames, fs...)
+	q.bytes += n
+	if q.running {
+		return false, true
+	}
+	q.running = true
+	return true, true
+}
+
+// take swaps the queue for dst (emptied); with nothing queued it stops the writer and returns
+// the close to run, if one waits.
+func (q *outbound) take(dst []frame) ([]frame, func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		q.running = false
+		fn := q.onClose
+		q.onClose = nil
+		return dst[:0], fn
+	}
+	out := q.frames
+	q.frames, q.bytes = dst[:0], 0
+	return out, nil
+}
+
+// shut refuses further frames. With the writer running, then runs once what was queued is
+// written (true is returned); otherwise the queue is dropped and the caller runs it.
+func (q *outbound) shut(then func()) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	if q.running && then != nil {
+		q.onClose = then
+		return true
+	}
+	q.frames, q.bytes = nil, 0
+	return false
+}
+
+func (q *outbound) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+// writeLoop writes until the queue is empty.
+func (w *websocket) writeLoop() {
+	// Yield twice before writing: under load the writer goes behind every other runnable
+	// goroutine, so what is sent meanwhile shares its write (coalescing that grows with load;
+	// on an idle server this costs about a microsecond). The native connections do the same.
+	runtime.Gosched()
+	runtime.Gosched()
+	var batch []frame
+	for {
+		var then func()
+		batch, then = w.out.take(batch)
+		if len(batch) == 0 {
+			if then != nil {
+				then()
+			}
+			return
+		}
+		sends, err := w.writeFrames(batch)
+		clear(batch)
+		if err != nil {
+			w.out.shut(nil)
+			w._error(err)
+			return
+		}
+		for range sends {
+			w.Emit("drain")
+		}
+	}
+}
+
+// writeFrames writes batch in one syscall and counts the Sends it completes.
+func (w *websocket) writeFrames(batch []frame) (sends int, err error) {
+	_ = w.socket.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	g, gathering := w.socket.NetConn().(*GatherConn)
+	if gathering {
+		g.hold()
+	}
+	for i := range batch {
+		f := &batch[i]
+		if err == nil {
+			switch {
+			case f.pm != nil:
+				err = w.socket.WritePreparedMessage(f.pm)
+			case f.data != nil:
+				w.socket.EnableWriteCompression(f.comp)
+				err = w.socket.WriteMessage(f.mt, f.data)
+			}
+		}
+		if f.last {
+			sends++
+		}
+	}
+	if gathering {
+		if rerr := g.release(); err == nil {
+			err = rerr
+		}
+	}
+	return sends, err
+}
