@@ -4,6 +4,7 @@ import (
 	"flag"
 
 	"github.com/switchboard/switchboard/internal/apps/chat"
+	"github.com/switchboard/switchboard/internal/apps/console"
 	"github.com/switchboard/switchboard/internal/apps/counter"
 	"github.com/switchboard/switchboard/internal/apps/native"
 	"github.com/switchboard/switchboard/internal/apps/signal"
@@ -43,6 +44,7 @@ var Modules = []Entry{
 	withFlags(entry(counter.Name, counter.Default, counter.New), counter.Flags),
 	entry(streams.Name, streams.Default, streams.New),
 	entry(native.Name, native.Default, native.New),
+	entry(console.Name, console.Default, console.New),
 }
 
 func withNamespaces(e Entry, ns func(config.Config) []config.Namespace) Entry {

@@ -41,6 +41,9 @@ type App interface {
 type Mount struct {
 	App    App
 	Prefix string
+	// Announce, when set, is a path under Prefix whose URL the node logs when it listens (the
+	// console's page).
+	Announce string
 }
 
 // Server is the HTTP front of one node.
@@ -56,6 +59,8 @@ type Server struct {
 	// limiter is shared by every listener, so a client's rate is one budget.
 	limitOnce sync.Once
 	limiter   *httpx.IPLimiter
+	// announce are the paths whose URLs are logged on listening (Mount.Announce).
+	announce []string
 	// skipDelay ends the drain delay early (SkipDrainDelay).
 	skipOnce  sync.Once
 	skipDelay chan struct{}
@@ -88,6 +93,9 @@ func New(cfg config.Config, log *slog.Logger, db *store.DB, b broker.Broker, reg
 		r := httpx.NewRouter(mux, m.Prefix, wrap)
 		m.App.Routes(r)
 		log.Info("mounted", "app", m.App.Name(), "prefix", m.Prefix)
+		if m.Announce != "" {
+			s.announce = append(s.announce, m.Prefix+m.Announce)
+		}
 		for _, p := range r.Skipped {
 			log.Info("route served by an earlier mount", "app", m.App.Name(), "route", p)
 		}
@@ -199,6 +207,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, extra ...Listener) 
 		go func() { errc <- servers[i].Serve(l.Listener) }()
 		if i == 0 {
 			s.log.Info("listening", "addr", l.Listener.Addr().String(), "version", s.version)
+			for _, p := range s.announce {
+				s.log.Info("open in a browser", "url", browserURL(l.Listener.Addr(), p))
+			}
 		} else {
 			s.log.Info("listening", "addr", l.Listener.Addr().String(), "for", l.Name)
 		}
@@ -259,4 +270,17 @@ func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
 	}
 	s.log.Info("drained", "left", s.registry.Len())
 	return errors.Join(errs...)
+}
+
+// browserURL is path on addr as a browser on this machine reaches it: a wildcard address
+// (":8080", "[::]:8080") is reached at 127.0.0.1.
+func browserURL(addr net.Addr, path string) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + path
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
 }

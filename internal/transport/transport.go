@@ -3,9 +3,11 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +22,19 @@ type Conn interface {
 	// Shutdown flushes what is queued and closes the connection with a "going away, reconnect"
 	// signal. It does not block.
 	Shutdown()
+}
+
+// Described is a Conn that says which app and transport it serves, for the figures the
+// console shows (Registry.Counts).
+type Described interface {
+	Describe() (app, transport string)
+}
+
+// Count is how many connections one app holds over one transport.
+type Count struct {
+	App       string `json:"app"`
+	Transport string `json:"transport"`
+	N         int    `json:"n"`
 }
 
 // Errors returned by Registry.Add.
@@ -164,6 +179,25 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.conns)
+}
+
+// Counts are the open connections by app and transport, sorted; a connection that does not
+// describe itself counts as app "other".
+func (r *Registry) Counts() []Count {
+	n := map[[2]string]int{}
+	for _, c := range r.snapshot() {
+		key := [2]string{"other", "other"}
+		if d, ok := c.(Described); ok {
+			key[0], key[1] = d.Describe()
+		}
+		n[key]++
+	}
+	out := make([]Count, 0, len(n))
+	for k, v := range n {
+		out = append(out, Count{App: k[0], Transport: k[1], N: v})
+	}
+	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Transport, b.Transport)) })
+	return out
 }
 
 func (r *Registry) snapshot() []Conn {

@@ -93,7 +93,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes,
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, App: Name,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 		// keenchat told every socket to reload when it restarted; the sockets reconnect.
 		Goodbye: "refresh page",

@@ -79,7 +79,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes,
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, App: Name,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {

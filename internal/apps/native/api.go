@@ -2,6 +2,8 @@ package native
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -43,26 +45,51 @@ func (a *App) apiPublish(w http.ResponseWriter, r *http.Request) {
 	if !a.apiRequest(w, r, a.limits.MaxMessageBytes, &p, func() string { return p.Channel }) {
 		return
 	}
-	if len(p.Data) == 0 || bytes.Equal(p.Data, []byte("null")) {
-		httpx.Error(w, http.StatusBadRequest, "data missing")
-		return
-	}
-	ns, _ := a.rules.namespace(p.Channel)
-	sp, err := a.hub.Publish(r.Context(), p.Channel, compact(p.Data), pubsub.PublishOptions{
-		HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL.D(),
-	})
-	if errors.Is(err, pubsub.ErrUnavailable) {
-		a.log.Warn("api publish", "channel", p.Channel, "err", err)
-		w.Header().Set("Retry-After", "1")
-		httpx.Error(w, http.StatusServiceUnavailable, "the cluster broker is unreachable; try again")
-		return
-	}
+	sp, err := a.serverPublish(r.Context(), p.Channel, p.Data)
 	if err != nil {
-		a.log.Error("api publish", "channel", p.Channel, "err", err)
-		httpx.Error(w, http.StatusInternalServerError, "publish failed")
+		a.answerError(w, "api publish", p.Channel, err)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, publishResult{Offset: sp.Offset, Epoch: sp.Epoch})
+}
+
+// serverPublish publishes data to ch as the server API does: past permissions, within the
+// namespace's history settings. Errors are an *Error or wrap pubsub.ErrUnavailable.
+func (a *App) serverPublish(ctx context.Context, ch string, data json.RawMessage) (pubsub.StreamPosition, error) {
+	ns, e := a.rules.namespace(ch)
+	if e != nil {
+		return pubsub.StreamPosition{}, e
+	}
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		return pubsub.StreamPosition{}, errorf(ErrBadRequest, "data missing")
+	}
+	if int64(len(data)) > a.limits.MaxMessageBytes {
+		return pubsub.StreamPosition{}, errorf(ErrBadRequest, "data over %d bytes", a.limits.MaxMessageBytes)
+	}
+	sp, err := a.hub.Publish(ctx, ch, compact(data), pubsub.PublishOptions{
+		HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL.D(),
+	})
+	if err != nil && !errors.Is(err, pubsub.ErrUnavailable) {
+		a.log.Error("publish", "channel", ch, "err", err)
+		return sp, ErrInternal
+	}
+	return sp, err
+}
+
+// answerError answers a server-API failure: an *Error with its status, an unreachable
+// cluster broker with 503 and Retry-After.
+func (a *App) answerError(w http.ResponseWriter, what, ch string, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		httpx.Error(w, statusOf(e), e.Message)
+	case errors.Is(err, pubsub.ErrUnavailable):
+		a.log.Warn(what, "channel", ch, "err", err)
+		w.Header().Set("Retry-After", "1")
+		httpx.Error(w, http.StatusServiceUnavailable, "the cluster broker is unreachable; try again")
+	default:
+		httpx.Error(w, http.StatusInternalServerError, err.Error())
+	}
 }
 
 func (a *App) apiHistory(w http.ResponseWriter, r *http.Request) {

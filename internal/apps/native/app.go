@@ -6,6 +6,7 @@ package native
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -47,6 +48,7 @@ func New(d module.Deps) (*App, error) {
 		apiKey: auth.NewKeyChecker(cfg.APIKey),
 	}
 	a.wsServer = ws.NewServer(ws.Options{
+		App:           Name,
 		ReadLimit:     l.MaxMessageBytes,
 		QueueBytes:    l.QueueBytes,
 		WriteTimeout:  l.WriteTimeout.D(),
@@ -60,6 +62,7 @@ func New(d module.Deps) (*App, error) {
 		CheckOrigin:   httpx.OriginChecker(cfg.CORSOrigins),
 	})
 	a.sseOpts = &sse.Options{
+		App:          Name,
 		QueueBytes:   l.QueueBytes,
 		WriteTimeout: l.WriteTimeout.D(),
 		MaxLifetime:  l.SSEMaxLifetime.D(),
@@ -93,7 +96,14 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("POST /v1/api/presence_stats", a.apiPresenceStats)
 	r.HandleFunc("GET /v1/api/channels", a.apiChannels)
 	r.HandleFunc("POST /v1/api/disconnect", a.apiDisconnect)
+	r.Handle("GET /v1/client.js", httpx.Asset("client.js", clientJS))
 }
+
+// clientJS is the JavaScript client of the native protocol (docs/protocol.md, "JavaScript
+// client"), served at /v1/client.js.
+//
+//go:embed client/switchboard.js
+var clientJS []byte
 
 // session is who a client is, as its token (or its absence) says.
 type session struct {

@@ -85,6 +85,7 @@ func New(d module.Deps) (*App, error) {
 	}
 	l := cfg.Limits
 	a.ws = ws.NewServer(ws.Options{
+		App:       Name,
 		ReadLimit: c.MaxFrameBytes, QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout.D(),
 		ReadTimeout: l.PingInterval.D() + l.PongTimeout.D(), Binary: true, Registry: d.Registry,
 		// The original checked no Origin; any page could then act with a viewer's token.

@@ -42,6 +42,8 @@ type Options struct {
 	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
 	// allows all.
 	CheckOrigin func(r *http.Request) bool
+	// App names the app the sockets serve, as the console shows it.
+	App string
 	// QueueBytes bounds a WebSocket connection's outbound queue, as limits.queue_bytes does
 	// the native connections'; a connection that would outgrow it is closed as a slow
 	// consumer, and its client reconnects. 0 is no bound.
@@ -70,6 +72,7 @@ type Server struct {
 	checkOrigin func(r *http.Request) bool
 	goodbye     []byte
 	queueBytes  int
+	app         string
 	stopRelay   context.CancelFunc
 }
 
@@ -90,7 +93,7 @@ func New(o Options) (*Server, error) {
 	io := socket.NewServer(nil, opts)
 	s := &Server{
 		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,
-		checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye), queueBytes: o.QueueBytes,
+		checkOrigin: o.CheckOrigin, goodbye: goodbyePacket(o.Goodbye), queueBytes: o.QueueBytes, app: o.App,
 	}
 	s.onConnect(o.OnConnect)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,6 +132,16 @@ func (s *Server) EmitLocal(event string, args ...any) { _ = s.io.Emit(event, arg
 type conn struct {
 	sock    *socket.Socket
 	goodbye []byte // the goodbye event as a socket.io packet on "/", or nil
+	app     string
+}
+
+// Describe is the socket's app and its Engine.IO transport ("socket.io/websocket" or
+// "socket.io/polling").
+func (c *conn) Describe() (string, string) {
+	if t := c.sock.Conn().Transport(); t != nil {
+		return c.app, "socket.io/" + t.Name()
+	}
+	return c.app, "socket.io"
 }
 
 // Heartbeat does nothing: Engine.IO pings by itself (the server in v4, the client in v3).
@@ -176,7 +189,7 @@ func (s *Server) onConnect(fn func(sock *Socket)) {
 		if !ok {
 			return
 		}
-		c := &conn{sock, s.goodbye}
+		c := &conn{sock, s.goodbye, s.app}
 		ip := httpx.ClientIP(sock.Request().Request())
 		if err := s.reg.Add(c, ip); err != nil {
 			// Closing the transport, not disconnecting: the client retries with backoff,

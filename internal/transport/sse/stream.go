@@ -18,6 +18,7 @@ import (
 
 // Options are shared by every stream of one endpoint.
 type Options struct {
+	App          string // the app the streams serve, as the console shows it
 	QueueBytes   int
 	WriteTimeout time.Duration
 	// MaxLifetime ends a stream after this long (0 = never), so that clients reconnect (with
@@ -189,3 +190,6 @@ func oneLine(s string) string {
 	}
 	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
 }
+
+// Describe is the stream's app and transport.
+func (s *Stream) Describe() (string, string) { return s.opts.App, "sse" }

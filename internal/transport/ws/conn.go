@@ -41,6 +41,7 @@ type Handler interface {
 
 // Options are shared by every connection of one endpoint.
 type Options struct {
+	App          string        // the app the connections serve, as the console shows it
 	ReadLimit    int64         // largest message accepted; a larger one closes with 1009
 	QueueBytes   int           // outbound bytes queued before the connection is cut off as slow
 	WriteTimeout time.Duration // one write
@@ -154,6 +155,9 @@ func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup
 	go c.readLoop()
 	return c, nil
 }
+
+// Describe is the connection's app and transport.
+func (c *Conn) Describe() (string, string) { return c.opts.App, "websocket" }
 
 // IP returns the client's address.
 func (c *Conn) IP() string { return c.ip }

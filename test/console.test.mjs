@@ -1,0 +1,212 @@
+// The console and the JavaScript client in a real browser (Debian's Chromium, playwright-core),
+// against Switchboards of this test's own (the binary scripts/test built, SWITCHBOARD_BIN) on
+// a nats-server of its own, so that history outlives a node's restart: sign-in, live figures,
+// publishing from the console into a second page's client, and the client's recovery across
+// a restart. Every page is also checked for console errors, requests that leave the node, and
+// overflow at 375 px; screenshots of each page go to test/screenshots/ on every run.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { nativeClient, publish } from './lib/native.mjs';
+import { freePort, get, run, until } from './lib/procs.mjs';
+
+const bin = process.env.SWITCHBOARD_BIN;
+const exe = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const natsServer = ['/usr/sbin/nats-server', '/usr/bin/nats-server', 'nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
+const missing = [!bin && 'SWITCHBOARD_BIN (scripts/test sets it)', !existsSync(exe) && `${exe} (apt-get install chromium)`,
+  !natsServer && 'nats-server (apt-get install nats-server)'].filter(Boolean);
+if (missing.length && process.env.CI === 'true') throw new Error('the console test needs, under CI=true: ' + missing.join(', '));
+const skip = missing.length ? 'missing: ' + missing.join(', ') : false;
+
+const apiKey = 'console-test-key';
+const shots = path.join(import.meta.dirname, 'screenshots');
+
+describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }, () => {
+  const work = skip ? '' : mkdtempSync(path.join(os.tmpdir(), 'sb-console-'));
+  let nats; let natsPort; let browser;
+  const nodes = [null, null]; const ports = [0, 0];
+  const url = (i) => `http://127.0.0.1:${ports[i]}`;
+  const startNode = (i) => {
+    nodes[i] = run(bin, ['-addr', `127.0.0.1:${ports[i]}`, '-data', path.join(work, `n${i}`), '-log-level', 'warn'], {
+      SWITCHBOARD_API_KEY: apiKey, SWITCHBOARD_BROKER: `nats://127.0.0.1:${natsPort}`, SWITCHBOARD_NATS_PREFIX: 'sbconsole',
+      SWITCHBOARD_DRAIN_DELAY: '0s',
+    });
+    return until(async () => (await get(url(i) + '/readyz')).status === 200, `node ${i} ready: ${nodes[i].log()}`);
+  };
+  // page opens a page that records console errors and any request that leaves node 0.
+  const problems = [];
+  let outage = false;
+  async function page(ctx, width = 1100) {
+    const p = await ctx.newPage();
+    await p.setViewportSize({ width, height: 900 });
+    // Chromium logs a refused sign-in (401), a missing /favicon.ico and, while a node is down
+    // on purpose, the client's refused reconnects itself; anything else is the page's.
+    p.on('console', (m) => {
+      const t = m.text();
+      if (m.type() !== 'error' || /status of 401/.test(t) || (m.location().url ?? '').endsWith('/favicon.ico')) return;
+      if (outage && /ERR_CONNECTION_REFUSED/.test(t)) return;
+      problems.push(`console error: ${t}`);
+    });
+    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    p.on('request', (r) => { if (!r.url().startsWith(url(0)) && !r.url().startsWith('data:')) problems.push(`external request: ${r.url()}`); });
+    return p;
+  }
+  async function signedIn(ctx) {
+    const p = await page(ctx);
+    await p.goto(url(0) + '/console/');
+    await p.getByLabel('Console password or API key').fill(apiKey);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.locator('#overview').waitFor();
+    return p;
+  }
+
+  before(async () => {
+    mkdirSync(shots, { recursive: true });
+    natsPort = await freePort();
+    nats = run(natsServer, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', path.join(work, 'nats')]);
+    await until(() => new Promise((resolve) => {
+      const s = net.connect(natsPort, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    }), 'NATS listening');
+    ports[0] = await freePort(); ports[1] = await freePort();
+    await Promise.all([startNode(0), startNode(1)]);
+    browser = await chromium.launch({
+      executablePath: exe, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const n of nodes) n?.proc.kill('SIGINT');
+    nats?.proc.kill('SIGTERM');
+    await Promise.all([nats?.exited, ...nodes.map((n) => n?.exited)]);
+    rmSync(work, { recursive: true, force: true });
+    assert.deepEqual(problems, [], 'pages had console errors or made requests off the node');
+  });
+
+  test('sign-in: a wrong password is refused, the API key signs in, sign-out signs out', async () => {
+    const ctx = await browser.newContext();
+    const p = await page(ctx);
+    await p.goto(url(0) + '/console/');
+    await p.locator('#signin').waitFor();
+    assert.equal(await p.locator('nav').isHidden(), true, 'no pages before sign-in');
+    await p.screenshot({ path: path.join(shots, 'signin.png') });
+    await p.getByLabel('Console password or API key').fill('wrong');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByText('wrong password').waitFor();
+    // The session cookie is HttpOnly and SameSite=Strict; the page cannot read it.
+    await p.getByLabel('Console password or API key').fill(apiKey);
+    await p.keyboard.press('Enter'); // keyboard alone
+    await p.locator('#overview').waitFor();
+    assert.match(await p.locator('#mode').textContent(), /signed in/);
+    const [cookie] = await ctx.cookies();
+    assert.equal(cookie.name, 'sb_console');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(await p.evaluate(() => document.cookie), '');
+    // The API refuses a request without the cookie.
+    assert.equal((await get(url(0) + '/console/api/channels')).status, 401);
+    await p.getByRole('button', { name: 'Sign out' }).click();
+    await p.locator('#signin').waitFor();
+    await ctx.close();
+  });
+
+  test('overview: the figures change, live, when a client connects', async () => {
+    const ctx = await browser.newContext();
+    const p = await signedIn(ctx);
+    const conns = async () => Number((await p.locator('#f-conns').textContent()).replace(/,/g, ''));
+    // The page's own feed counts once a sample has been taken since it opened.
+    await p.getByRole('cell', { name: 'console' }).first().waitFor();
+    const before = await conns();
+    const c = nativeClient(url(0));
+    await c.opened;
+    await c.call('connect', {});
+    await c.call('subscribe', { channel: 'console:watch' });
+    await p.waitForFunction((n) => Number(document.getElementById('f-conns').textContent.replace(/,/g, '')) > n, before)
+      .catch(async (err) => { throw new Error(`connections stayed ${await conns()} (before: ${before}): ${err.message}`); });
+    await p.getByRole('cell', { name: 'native' }).first().waitFor();
+    await p.getByRole('cell', { name: 'websocket' }).first().waitFor();
+    await p.screenshot({ path: path.join(shots, 'overview.png'), fullPage: true });
+    c.ws.close();
+    await c.closed;
+    await p.waitForFunction((n) => Number(document.getElementById('f-conns').textContent.replace(/,/g, '')) <= n, before)
+      .catch(async (err) => { throw new Error(`connections stayed ${await conns()} (before: ${before}) ${await p.locator('#conn-table').textContent()}: ${err.message}`); });
+    // Readable at 375 px: nothing wider than the screen.
+    const narrow = await page(ctx, 375);
+    await narrow.goto(url(0) + '/console/#/overview');
+    await narrow.locator('#overview').waitFor();
+    assert.ok(await narrow.evaluate(() => document.documentElement.scrollWidth <= 375), 'the overview overflows 375 px');
+    await narrow.screenshot({ path: path.join(shots, 'overview-375.png'), fullPage: true });
+    await ctx.close();
+  });
+
+  test('channels: publish from the console, and a second page\'s client receives it', async () => {
+    const ctx = await browser.newContext();
+    const reader = await page(ctx);
+    await reader.goto(url(0) + '/healthz');
+    await reader.evaluate(async (base) => {
+      const { Client } = await import(base + '/v1/client.js');
+      window.got = [];
+      const client = new Client(base);
+      await client.subscribe('console-demo', { publication: (p) => window.got.push(p.data) }).ready;
+    }, url(0));
+    const p = await signedIn(ctx);
+    await p.goto(url(0) + '/console/#/channels');
+    await p.getByLabel('Search or open a channel').fill('console-demo');
+    await p.getByRole('link', { name: 'console-demo' }).click(); // the reader's subscription lists it
+    await p.getByText(/subscribed at offset/).waitFor();
+    await p.getByLabel('Publish (JSON)').fill('{"text":"from the console"}');
+    await p.getByRole('button', { name: 'Publish' }).click();
+    await p.getByText(/published at offset \d+/).waitFor();
+    await p.getByText('{"text":"from the console"}').first().waitFor(); // the console's own tail
+    await reader.waitForFunction(() => window.got.some((d) => d.text === 'from the console'));
+    // Not JSON: refused on the page, nothing sent.
+    await p.getByLabel('Publish (JSON)').fill('{oops');
+    await p.getByRole('button', { name: 'Publish' }).click();
+    await p.getByText(/not JSON/).waitFor();
+    await p.screenshot({ path: path.join(shots, 'channels.png'), fullPage: true });
+    await ctx.close();
+  });
+
+  for (const transport of ['websocket', 'sse']) test(`client.js over ${transport}: across a node restart, the subscription recovers exactly what it missed`, async () => {
+    const ctx = await browser.newContext();
+    const p = await page(ctx);
+    await p.goto(url(0) + '/healthz');
+    const ch = 'recover-' + transport;
+    await p.evaluate(async ([base, transport, ch]) => {
+      const { Client } = await import(base + '/v1/client.js');
+      window.pubs = []; window.subs = []; window.states = [];
+      const client = new Client(base, { minDelay: 200, maxDelay: 2000, transport });
+      client.on('state', (s) => window.states.push(s.state));
+
+      await client.subscribe(ch, {
+        publication: (pub) => window.pubs.push(pub.data.n),
+        subscribed: (s) => window.subs.push(s.recovered),
+      }).ready;
+    }, [url(0), transport, ch]);
+    for (const n of [1, 2]) await publish(url(0), apiKey, ch, { n });
+    await p.waitForFunction(() => window.pubs.length === 2);
+    outage = true;
+    nodes[0].proc.kill('SIGTERM');
+    const { code } = await nodes[0].exited;
+    assert.equal(code, 0, 'node 0 drained cleanly');
+    // Published while the client's node is down, through the other node.
+    for (const n of [3, 4, 5]) await publish(url(1), apiKey, ch, { n });
+    await startNode(0);
+    await p.waitForFunction(() => window.subs.length === 2, null, { timeout: 30000 });
+    outage = false;
+    await publish(url(0), apiKey, ch, { n: 6 });
+    await p.waitForFunction(() => window.pubs.length >= 6)
+      .catch(async (err) => { throw new Error(`${JSON.stringify(await p.evaluate(() => [window.pubs, window.subs, window.states]))}: ${err.message}`); });
+    const { pubs, subs } = await p.evaluate(() => ({ pubs: window.pubs, subs: window.subs }));
+    assert.deepEqual(subs, [false, true], 'the resubscribe recovered');
+    assert.deepEqual(pubs, [1, 2, 3, 4, 5, 6], 'every publication exactly once, in order');
+    await ctx.close();
+  });
+});
