@@ -174,6 +174,28 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     await ctx.close();
   });
 
+  test('app pages: each app shows its live state, and the counter page moves with a click', async () => {
+    const ctx = await browser.newContext();
+    const p = await signedIn(ctx);
+    for (const [name, title] of [['chat', 'Chat'], ['counter', 'Counter'], ['streams', 'Streams'], ['signal', 'Signaling']]) {
+      await p.getByRole('link', { name: title }).click();
+      await p.getByText(/^live · updated/).waitFor();
+      assert.equal(await p.locator('#app-title').textContent(), title);
+      await p.screenshot({ path: path.join(shots, `app-${name}.png`), fullPage: true });
+    }
+    // A click through frust's HTTP API shows on the counter page without a reload.
+    await p.getByRole('link', { name: 'Counter' }).click();
+    const total = async () => Number((await p.locator('dt:text("Clicks, total") + dd').textContent()).replace(/,/g, ''));
+    await p.getByText(/^live · updated/).waitFor();
+    const before = await total();
+    const sock = (await import('sio4')).default(url(0), { path: '/api/socket.io', transports: ['websocket'], forceNew: true });
+    await new Promise((resolve) => sock.on('stats', resolve));
+    sock.emit('click', { user: 'console-test', comment: 'hello' });
+    await p.waitForFunction((n) => Number(document.querySelector('#app-body dd').textContent.replace(/,/g, '')) > n, before);
+    sock.close();
+    await ctx.close();
+  });
+
   for (const transport of ['websocket', 'sse']) test(`client.js over ${transport}: across a node restart, the subscription recovers exactly what it missed`, async () => {
     const ctx = await browser.newContext();
     const p = await page(ctx);

@@ -32,6 +32,9 @@ type Deps struct {
 	Registry *transport.Registry
 	Log      *slog.Logger
 	Version  string
+	// Views is where an app registers what it shows in the console (nil in tests that build
+	// one app alone).
+	Views *Views
 }
 
 // Module is one app as the node drives it.

@@ -81,7 +81,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 			err = errors.Join(err, n.Close())
 		}
 	}()
-	deps := module.Deps{Config: cfg, Hub: h, Store: db, Registry: reg, Log: log, Version: Version}
+	deps := module.Deps{Config: cfg, Hub: h, Store: db, Registry: reg, Log: log, Version: Version, Views: module.NewViews()}
 	var mounts []server.Mount
 	for _, e := range list {
 		if sec, ok := cfg.Apps[e.Name]; !ok || !sec.Active() {

@@ -83,6 +83,7 @@ func New(d module.Deps) (*App, error) {
 	if c.PostRate > 0 {
 		a.posts = httpx.NewIPLimiter(c.PostRate, 10)
 	}
+	d.Views.Register(Name, view{a})
 	return a, nil
 }
 

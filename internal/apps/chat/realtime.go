@@ -28,6 +28,9 @@ const identifiedRoom = "identified"
 
 func channelTopic(id int64) string { return "chat:channel:" + strconv.FormatInt(id, 10) }
 
+// userRoom holds a user's local sockets (the console disconnects a user through it).
+func userRoom(id int64) string { return "user:" + strconv.FormatInt(id, 10) }
+
 // channelRoom holds the local sockets in a channel.
 func channelRoom(id int64) string { return "channel:" + strconv.FormatInt(id, 10) }
 
@@ -93,10 +96,12 @@ func (m *member) identify(arg any) {
 	m.mu.Lock()
 	if m.user != 0 && m.user != user {
 		m.leaveLocked(ctx) // a socket identifying as someone else leaves as its old self
+		m.sock.Leave(userRoom(m.user))
 	}
 	m.user = user
 	m.mu.Unlock()
 	m.sock.Join(identifiedRoom)
+	m.sock.Join(userRoom(user))
 	m.sock.Emit("identified")
 }
 
@@ -111,6 +116,7 @@ func (m *member) unidentify() {
 		return
 	}
 	m.leaveLocked(ctx)
+	m.sock.Leave(userRoom(m.user))
 	m.user = 0
 	m.sock.Leave(identifiedRoom)
 }

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ type App struct {
 	version string
 	started time.Time
 	admin   *native.Admin
+	views   *module.Views
 	// keys are the secrets that sign an admin in (the password, the API key); none: read-only
 	// on loopback.
 	keys    []*auth.KeyChecker
@@ -72,7 +74,7 @@ func New(d module.Deps) (*App, error) {
 	}
 	a := &App{
 		cfg: c, node: d.Config, hub: d.Hub, db: d.Store, reg: d.Registry, log: d.Log.With("app", Name),
-		version: d.Version, started: time.Now(), admin: admin,
+		version: d.Version, started: time.Now(), admin: admin, views: d.Views,
 		logins: httpx.NewIPLimiter(c.LoginRate/60, max(1, int(c.LoginRate))),
 	}
 	for _, k := range []string{c.Password, d.Config.APIKey} {
@@ -137,6 +139,9 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("GET /api/channel", a.guard(read, a.channel))
 	r.HandleFunc("GET /api/token", a.guard(read, a.token))
 	r.HandleFunc("POST /api/publish", a.guard(write, a.publish))
+	r.HandleFunc("GET /api/apps", a.guard(read, a.apps))
+	r.HandleFunc("GET /api/app/{name}/feed", a.guard(read, a.appFeed))
+	r.HandleFunc("POST /api/app/{name}/{action}", a.guard(write, a.appAction))
 }
 
 // level is what a request may do.
@@ -381,4 +386,83 @@ func (a *App) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("console publish", "channel", p.Channel, "offset", sp.Offset)
 	httpx.JSON(w, http.StatusOK, map[string]any{"offset": sp.Offset, "epoch": sp.Epoch})
+}
+
+// apps lists the apps with a page in the console.
+func (a *App) apps(w http.ResponseWriter, _ *http.Request) {
+	httpx.JSON(w, http.StatusOK, map[string]any{"apps": a.views.Names()})
+}
+
+// appSnapshotEvery is how often an app page's feed sends the app's state.
+const appSnapshotEvery = 2 * time.Second
+
+// appFeed streams an app's snapshot (event "snapshot", or "failed" with the error) every
+// appSnapshotEvery while the page is open.
+func (a *App) appFeed(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.views.Get(r.PathValue("name"))
+	if !ok {
+		httpx.Error(w, http.StatusNotFound, "no such app")
+		return
+	}
+	stream, err := sse.Start(w, r, a.feedOpt)
+	if err != nil {
+		return // answered
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(appSnapshotEvery)
+		defer tick.Stop()
+		for {
+			sctx, scancel := context.WithTimeout(ctx, appSnapshotEvery)
+			snap, err := v.Snapshot(sctx)
+			scancel()
+			event, b := "snapshot", []byte(nil)
+			if err == nil {
+				b, err = json.Marshal(snap)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				a.log.Warn("console app snapshot", "app", r.PathValue("name"), "err", err)
+				event, b = "failed", []byte(strconv.Quote(err.Error()))
+			}
+			if !stream.Send(sse.Format("", event, b)) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	stream.Serve(ctx)
+}
+
+// appAction runs an app's action with the request's JSON body as its params.
+func (a *App) appAction(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	v, ok := a.views.Get(name)
+	if !ok {
+		httpx.Error(w, http.StatusNotFound, "no such app")
+		return
+	}
+	var params json.RawMessage
+	if !httpx.DecodeOrFail(w, r, 64<<10, &params) {
+		return
+	}
+	res, err := v.Act(r.Context(), action, params)
+	switch {
+	case errors.Is(err, module.ErrNoAction), errors.Is(err, module.ErrNotFound):
+		httpx.Error(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, module.ErrBadParams):
+		httpx.Error(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		httpx.Internal(w, r, a.log, err, "console action "+name+" "+action)
+	default:
+		a.log.Info("console action", "app", name, "action", action)
+		httpx.JSON(w, http.StatusOK, res)
+	}
 }

@@ -66,6 +66,7 @@ func New(d module.Deps) (*App, error) {
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
 	a.commits = newCommitter(a.db, a.log)
+	d.Views.Register(Name, view{a})
 	return a, nil
 }
 
@@ -258,18 +259,21 @@ func (a *App) latestEvents(w http.ResponseWriter, r *http.Request) {
 // latestHours lists the hours of today and the days before, then the running hour.
 func (a *App) latestHours(w http.ResponseWriter, r *http.Request) {
 	now := a.unix()
-	hs, err := a.db.hours(r.Context(), dayOf(now)-int64(a.cfg.HistoryDays)*86400, now)
+	hs, err := a.hoursFrom(r.Context(), dayOf(now)-int64(a.cfg.HistoryDays)*86400, now)
+	a.answer(w, r, hs, err)
+}
+
+// hoursFrom is the hours from from on, then the running hour (from the running counts).
+func (a *App) hoursFrom(ctx context.Context, from, now int64) ([]Hour, error) {
+	hs, err := a.db.hours(ctx, from, now)
 	if err != nil {
-		a.internal(w, r, err)
-		return
+		return nil, err
 	}
-	s, err := a.db.stats(r.Context(), now)
+	s, err := a.db.stats(ctx, now)
 	if err != nil {
-		a.internal(w, r, err)
-		return
+		return nil, err
 	}
-	hs = append(hs, Hour{Timestamp: hourOf(now), Clicks: s.ClickHour, Events: s.EventHour, ClickTotal: s.ClickTotal, EventTotal: s.EventTotal})
-	httpx.JSON(w, http.StatusOK, hs)
+	return append(hs, Hour{Timestamp: hourOf(now), Clicks: s.ClickHour, Events: s.EventHour, ClickTotal: s.ClickTotal, EventTotal: s.EventTotal}), nil
 }
 
 func (a *App) users(w http.ResponseWriter, r *http.Request) {
@@ -291,10 +295,15 @@ type session struct {
 }
 
 func (a *App) onlineUsers(w http.ResponseWriter, r *http.Request) {
-	members, err := a.hub.Presence(r.Context(), onlineChannel)
+	out, err := a.online(r.Context())
+	a.answer(w, r, out, err)
+}
+
+// online is every connected socket's session, on every node.
+func (a *App) online(ctx context.Context) ([]session, error) {
+	members, err := a.hub.Presence(ctx, onlineChannel)
 	if err != nil {
-		a.internal(w, r, err)
-		return
+		return nil, err
 	}
 	out := make([]session, 0, len(members))
 	for _, info := range members {
@@ -303,5 +312,35 @@ func (a *App) onlineUsers(w http.ResponseWriter, r *http.Request) {
 			out = append(out, s)
 		}
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	return out, nil
+}
+
+// view is the counter in the console: the counts, today's hours and who is online.
+type view struct{ a *App }
+
+// Snapshot waits for this node's queued clicks, as the API's count reads do.
+func (v view) Snapshot(ctx context.Context) (any, error) {
+	a := v.a
+	if err := a.commits.sync(ctx); err != nil {
+		return nil, err
+	}
+	now := a.unix()
+	stats, err := a.db.stats(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	hours, err := a.hoursFrom(ctx, dayOf(now), now)
+	if err != nil {
+		return nil, err
+	}
+	online, err := a.online(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"stats": stats, "hours_today": hours, "online": online}, nil
+}
+
+// Act: the counter has no actions.
+func (view) Act(context.Context, string, json.RawMessage) (any, error) {
+	return nil, module.ErrNoAction
 }

@@ -148,6 +148,7 @@ func New(d module.Deps) (*Service, error) {
 	if s.ivs, err = lru.New[string, cachedIV](100_000); err != nil {
 		return nil, err
 	}
+	d.Views.Register(Name, view{s})
 	return s, nil
 }
 

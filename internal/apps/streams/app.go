@@ -91,6 +91,7 @@ func New(d module.Deps) (*App, error) {
 		// The original checked no Origin; any page could then act with a viewer's token.
 		CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins),
 	})
+	d.Views.Register(Name, view{a})
 	return a, nil
 }
 

@@ -266,6 +266,23 @@ func (s *Server) Broadcast(ctx context.Context, room, event string, v any) error
 	return nil
 }
 
+// closeCommand, in place of an event's JSON (which is an array), closes a room's sockets.
+var closeCommand = []byte("close")
+
+// CloseRoom disconnects every socket in room, on every node (through the hub channel, as a
+// broadcast). The sockets are told nothing first; their clients may reconnect, as after any
+// disconnect, so revoke what they would identify with first.
+func (s *Server) CloseRoom(ctx context.Context, room string) error {
+	if room == "" || strings.ContainsRune(room, '\n') {
+		return fmt.Errorf("sio: close room %q: a room name, without a newline", room)
+	}
+	payload := append(append([]byte(room), '\n'), closeCommand...)
+	if _, err := s.hub.Publish(ctx, s.channel, payload, pubsub.PublishOptions{}); err != nil {
+		return fmt.Errorf("sio: close room %s: %w", room, err)
+	}
+	return nil
+}
+
 // relay hands a channel's broadcasts to local rooms.
 type relay struct{ s *Server }
 
@@ -281,6 +298,11 @@ func (r *relay) Deliver(ev *hub.Event) {
 	opts := &socket.BroadcastOptions{Rooms: types.NewSet[socket.Room](), Except: types.NewSet[socket.Room](), Flags: &socket.BroadcastFlags{}}
 	if len(room) > 0 {
 		opts.Rooms.Add(socket.Room(room))
+	}
+	if bytes.Equal(event, closeCommand) {
+		// CloseRoom: every local socket of the room has its transport closed.
+		r.s.io.In(socket.Room(room)).DisconnectSockets(false)
+		return
 	}
 	// The event's JSON goes to the packet as it is: the library encodes the packet once for
 	// every socket in the room.

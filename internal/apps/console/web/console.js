@@ -16,10 +16,10 @@ async function api(path, opts = {}) {
   return body;
 }
 
-function show(id) {
+function show(id, navID = id) {
   for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== id;
   for (const a of document.querySelectorAll('nav a')) {
-    if (a.dataset.page === id) a.setAttribute('aria-current', 'page');
+    if (a.dataset.page === navID) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
 }
@@ -56,6 +56,10 @@ async function start() {
   publish.disabled = s.mode !== 'admin';
   publish.title = s.mode === 'admin' ? '' : s.reason;
   openFeed();
+  try {
+    const { apps } = await api('apps');
+    $('app-links').innerHTML = apps.map((n) => `<a href="#/app/${n}" data-page="app-${n}">${esc(titles[n] ?? n)}</a>`).join('');
+  } catch { /* the pages of the apps are extras */ }
   route();
 }
 
@@ -119,6 +123,12 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 function route() {
   const [, page = 'overview', ...rest] = location.hash.split('/');
   if (!state.session || state.session.mode === 'off' || state.session.mode === 'signin') return;
+  if (page === 'app' && rest[0]) {
+    show('app', 'app-' + rest[0]);
+    openApp(rest[0]);
+    return;
+  }
+  closeApp();
   if (page === 'channels') {
     show('channels');
     listChannels();
@@ -256,6 +266,105 @@ $('publish-form').addEventListener('submit', async (e) => {
     out.textContent = 'refused: ' + err.message;
   }
 });
+
+// App pages: each app's state, pushed every 2 s over SSE while its page is open, and its
+// actions (admins).
+const titles = { chat: 'Chat', counter: 'Counter', streams: 'Streams', signal: 'Signaling' };
+let appFeed = null;
+let appName = '';
+
+function closeApp() {
+  if (appFeed) { appFeed.close(); appFeed = null; }
+  appName = '';
+}
+
+function openApp(name) {
+  if (appName === name) return;
+  closeApp();
+  appName = name;
+  $('app-title').textContent = titles[name] ?? name;
+  $('app-body').innerHTML = '';
+  $('app-result').textContent = '';
+  $('app-status').textContent = 'loading…';
+  const es = new EventSource(`api/app/${encodeURIComponent(name)}/feed`);
+  appFeed = es;
+  es.addEventListener('snapshot', (e) => {
+    $('app-status').textContent = 'live · updated ' + new Date().toLocaleTimeString('en-GB');
+    (renderers[name] ?? renderRaw)(JSON.parse(e.data));
+  });
+  es.addEventListener('failed', (e) => { $('app-status').textContent = 'could not read the app: ' + JSON.parse(e.data); });
+}
+
+const admin = () => state.session?.mode === 'admin';
+const table = (head, rows, empty) => `<table><thead><tr>${head.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}</tr></thead><tbody>${
+  rows.length ? rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('') : `<tr><td colspan="${head.length}" class="muted">${esc(empty)}</td></tr>`}</tbody></table>`;
+const cards = (pairs) => `<dl class="cards">${pairs.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>`;
+
+function renderRaw(snap) { $('app-body').innerHTML = `<pre>${esc(JSON.stringify(snap, null, 2))}</pre>`; }
+
+// keep re-renders from wiping what an admin is typing.
+function keepInput(id, fn) {
+  const el = $(id);
+  const value = el?.value;
+  const focused = document.activeElement === el;
+  fn();
+  if (el && $(id)) { $(id).value = value; if (focused) $(id).focus(); }
+}
+
+const renderers = {
+  counter(s) {
+    const st = s.stats;
+    const body = $('app-body');
+    body.innerHTML = cards([['Clicks, total', fmt(st.click_count_total)], ['Clicks today', fmt(st.click_count_today)], ['Clicks this hour', fmt(st.click_count_hour)],
+      ['Events, total', fmt(st.event_count_total)], ['Events today', fmt(st.event_count_today)], ['Online', fmt(s.online.length)]]) +
+      '<h3>Clicks per hour, today (UTC)</h3><div class="bars" id="hour-bars" role="img" aria-label="clicks per hour today"></div>' +
+      '<h3>Online</h3>' + table(['Name', 'Clicks this session', 'Events this session'],
+        s.online.map((o) => [esc(o.name ?? 'anonymous'), o.click_count_session, o.event_count_session]), 'nobody');
+    // One bar per hour since midnight (UTC), an hour without a row as zero.
+    const byHour = new Map(s.hours_today.map((h) => [new Date(h.timestamp * 1000).getUTCHours(), h.click_count]));
+    const hours = [...Array(new Date().getUTCHours() + 1).keys()];
+    const peak = Math.max(1, ...byHour.values());
+    for (const hr of hours) {
+      const n = byHour.get(hr) ?? 0;
+      const bar = document.createElement('span');
+      bar.style.height = (n / peak) * 100 + '%';
+      bar.title = `${String(hr).padStart(2, '0')}:00 UTC: ${n} clicks`;
+      $('hour-bars').append(bar);
+    }
+  },
+  chat(s) {
+    keepInput('kick-name', () => {
+      $('app-body').innerHTML = cards([['Users', fmt(s.users)], ['Channels', fmt(s.channels.length)], ['In a channel now', fmt(s.channels.reduce((n, c) => n + c.online.length, 0))]]) +
+        '<h3>Channels</h3>' + table(['Channel', 'Description', 'In it now'], s.channels.map((c) => [esc(c.title), esc(c.description), esc(c.online.join(', ') || '–')]), 'no channels') +
+        '<h3>Newest messages</h3>' + table(['Time', 'User', 'Channel', 'Message'], s.messages.map((m) => [esc(new Date(m.time).toLocaleTimeString('en-GB')), esc(m.username), m.channel_id, esc(m.message_text)]), 'no messages') +
+        `<h3>Disconnect a user</h3><form id="kick-form" class="row"><label for="kick-name">Username (their sign-ins are revoked, their sockets closed on every node)</label><input id="kick-name" autocomplete="off" required><button type="submit" ${admin() ? '' : 'disabled'}>Disconnect</button></form>`;
+    });
+    $('kick-form').addEventListener('submit', (e) => { e.preventDefault(); act('chat', 'disconnect', { username: $('kick-name').value.trim() }); });
+  },
+  streams(s) {
+    $('app-body').innerHTML = cards([['Live streams', fmt(s.streams.length)], ['Viewers on this node', fmt(s.streams.reduce((n, x) => n + x.viewers_here, 0))]]) +
+      table(['Stream', 'Sender', 'Sender connected', 'Viewers (this node)', ''], s.streams.map((x) => [
+        `<code>${esc(x.streamID)}</code>`, esc(x.senders.map((u) => u.name + (u.wcaID ? ` (${u.wcaID})` : '')).join(', ') || 'anonymous'),
+        x.senders_connected ? 'yes' : 'no', x.viewers_here,
+        `<button type="button" data-end="${esc(x.streamID)}" ${admin() ? '' : 'disabled'} aria-label="End stream ${esc(x.streamID)}">End</button>`]), 'no live stream');
+    for (const b of document.querySelectorAll('[data-end]')) b.addEventListener('click', () => act('streams', 'end', { stream: b.dataset.end }));
+  },
+  signal(s) {
+    const gens = Object.entries(s.totals).sort();
+    $('app-body').innerHTML = cards(gens.length ? gens.map(([g, t]) => [`${g.toUpperCase()} offers waiting / answered`, `${t.waiting} / ${t.answered}`]) : [['Live offers', '0']]) +
+      '<h3>Live offers by topic or tag</h3>' + table(['Generation', 'Topic / tag', 'Waiting', 'Answered'],
+        s.tags.map((t) => [`G${t.gen}`, esc(t.tag), t.waiting, t.answered]), 'no live offers');
+  },
+};
+
+async function act(app, action, params) {
+  try {
+    const r = await api(`app/${app}/${action}`, { method: 'POST', body: JSON.stringify(params) });
+    $('app-result').textContent = `${action}: done ${JSON.stringify(r)}`;
+  } catch (err) {
+    $('app-result').textContent = `${action} refused: ${err.message}`;
+  }
+}
 
 window.addEventListener('hashchange', route);
 start();
