@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -178,13 +178,13 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     const ctx = await browser.newContext();
     const p = await signedIn(ctx);
     for (const [name, title] of [['chat', 'Chat'], ['counter', 'Counter'], ['streams', 'Streams'], ['signal', 'Signaling']]) {
-      await p.getByRole('link', { name: title }).click();
+      await p.getByRole('link', { name: title, exact: true }).click();
       await p.getByText(/^live · updated/).waitFor();
       assert.equal(await p.locator('#app-title').textContent(), title);
       await p.screenshot({ path: path.join(shots, `app-${name}.png`), fullPage: true });
     }
     // A click through frust's HTTP API shows on the counter page without a reload.
-    await p.getByRole('link', { name: 'Counter' }).click();
+    await p.getByRole('link', { name: 'Counter', exact: true }).click();
     const total = async () => Number((await p.locator('dt:text("Clicks, total") + dd').textContent()).replace(/,/g, ''));
     await p.getByText(/^live · updated/).waitFor();
     const before = await total();
@@ -193,6 +193,38 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     sock.emit('click', { user: 'console-test', comment: 'hello' });
     await p.waitForFunction((n) => Number(document.querySelector('#app-body dd').textContent.replace(/,/g, '')) > n, before);
     sock.close();
+    await ctx.close();
+  });
+
+  test('demos: two chat windows talk; two counter windows see each other\'s clicks; the served socket.io client is current', async () => {
+    const served = await (await fetch(url(0) + '/console/vendor/socket.io.esm.min.js')).text();
+    assert.equal(served, readFileSync(path.join(import.meta.dirname, '../node_modules/sio4/dist/socket.io.esm.min.js'), 'utf8'),
+      'internal/apps/console/web/vendor/socket.io.esm.min.js differs from the locked socket.io-client: copy it again');
+    const ctx = await browser.newContext();
+    const [ann, bob] = [await page(ctx), await page(ctx)];
+    for (const [p, who] of [[ann, 'ann'], [bob, 'bob']]) {
+      await p.goto(url(0) + '/console/demo/chat.html');
+      await p.getByLabel('Username').fill(who + '-demo');
+      await p.getByLabel('Password').fill('secret-' + who);
+      await p.getByRole('button', { name: 'Join' }).click();
+      await p.getByText('signed in as ' + who + '-demo').waitFor();
+    }
+    await ann.getByText(/here now: .*bob-demo/).waitFor();
+    await bob.getByLabel('Message').fill('hello from bob');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await ann.getByText('bob-demo: hello from bob').waitFor();
+    await ann.screenshot({ path: path.join(shots, 'demo-chat.png'), fullPage: true });
+    const [one, two] = [await page(ctx), await page(ctx)];
+    for (const p of [one, two]) {
+      await p.goto(url(0) + '/console/demo/counter.html');
+      await p.waitForFunction(() => /\d/.test(document.getElementById('total').textContent));
+    }
+    const before = Number((await two.locator('#total').textContent()).replace(/,/g, ''));
+    await one.getByLabel('Comment (optional, 75 characters)').fill('demo click');
+    await one.getByRole('button', { name: 'Click' }).click();
+    await two.getByText('guest: demo click').waitFor();
+    assert.equal(Number((await two.locator('#total').textContent()).replace(/,/g, '')), before + 1);
+    await two.screenshot({ path: path.join(shots, 'demo-counter.png'), fullPage: true });
     await ctx.close();
   });
 

@@ -75,6 +75,10 @@ type App struct {
 // Active reports whether the app is on.
 func (a App) Active() bool { return a.Enabled }
 
+// MountPrefix is where the app is mounted, and whether it is on (the console's demos find the
+// apps' paths by it).
+func (a App) MountPrefix() (string, bool) { return a.Prefix, a.Enabled }
+
 // ValidatePrefix says what is wrong with the prefix, if anything.
 func (a App) ValidatePrefix() error {
 	if a.Prefix != "" && (!strings.HasPrefix(a.Prefix, "/") || strings.HasSuffix(a.Prefix, "/")) {

@@ -125,12 +125,12 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
 		// The page tells everyone what the console is and why it may be off; only the API
 		// behind it is guarded.
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self' ws: wss:")
+		w.Header().Set("Content-Security-Policy", csp)
 		req2 := req.Clone(req.Context())
 		req2.URL.Path = a.cfg.Prefix + "/index.html"
 		assets.ServeHTTP(w, req2)
 	})
-	r.Handle("GET /", assets)
+	r.Handle("GET /", withCSP(assets))
 	r.HandleFunc("GET /api/session", a.session)
 	r.HandleFunc("POST /api/login", a.login)
 	r.HandleFunc("POST /api/logout", a.logout)
@@ -210,8 +210,16 @@ func (a *App) session(w http.ResponseWriter, r *http.Request) {
 	if lvl == none && len(a.keys) == 0 {
 		mode = "off"
 	}
+	prefixes := map[string]string{}
+	for name, sec := range a.node.Apps {
+		if p, ok := sec.(interface{ MountPrefix() (string, bool) }); ok {
+			if prefix, on := p.MountPrefix(); on {
+				prefixes[name] = prefix
+			}
+		}
+	}
 	httpx.JSON(w, http.StatusOK, map[string]any{
-		"mode": mode, "reason": why, "version": a.version, "native_prefix": native.Settings(a.node).Prefix,
+		"mode": mode, "reason": why, "version": a.version, "native_prefix": native.Settings(a.node).Prefix, "prefixes": prefixes,
 	})
 }
 
@@ -465,4 +473,15 @@ func (a *App) appAction(w http.ResponseWriter, r *http.Request) {
 		a.log.Info("console action", "app", name, "action", action)
 		httpx.JSON(w, http.StatusOK, res)
 	}
+}
+
+// csp keeps the console's pages to this node: no inline script or style, nothing fetched
+// from elsewhere.
+const csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self' ws: wss:"
+
+func withCSP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", csp)
+		h.ServeHTTP(w, r)
+	})
 }
