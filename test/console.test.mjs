@@ -225,6 +225,18 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     await two.getByText('guest: demo click').waitFor();
     assert.equal(Number((await two.locator('#total').textContent()).replace(/,/g, '')), before + 1);
     await two.screenshot({ path: path.join(shots, 'demo-counter.png'), fullPage: true });
+    // Broadcast: one window streams, another watches.
+    const [send, view] = [await page(ctx), await page(ctx)];
+    await send.goto(url(0) + '/console/demo/streams.html');
+    await send.getByRole('button', { name: 'Sign in and start a stream' }).click();
+    await send.getByText('streaming', { exact: true }).waitFor();
+    const id = await send.locator('#stream-id').textContent();
+    await view.goto(url(0) + '/console/demo/streams.html');
+    await view.locator(`[data-watch="${id}"]`).click();
+    await view.getByText(/^reset/).waitFor(); // a viewer that joins gets the latest reset first
+    await send.getByRole('button', { name: "Send move R'" }).click();
+    await view.getByText(/^move {"move":"R'"}/).waitFor();
+    await view.screenshot({ path: path.join(shots, 'demo-streams.png'), fullPage: true });
     await ctx.close();
   });
 

@@ -226,3 +226,14 @@ func isTrusted(ip string, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// FromThisMachine reports whether r comes straight from loopback, not through a proxy that
+// could be relaying anyone (no X-Forwarded-For or Forwarded header): what a dev-only door
+// (the console without a password, the streams' stand-in sign-in) is open to.
+func FromThisMachine(r *http.Request) bool {
+	ip, err := netip.ParseAddr(PeerIP(r))
+	if err != nil || !ip.Unmap().IsLoopback() {
+		return false
+	}
+	return r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
+}

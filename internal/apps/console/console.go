@@ -21,7 +21,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +157,7 @@ const cookieName = "sb_console"
 // access says what r may do, and why not more.
 func (a *App) access(r *http.Request) (level, string) {
 	if len(a.keys) == 0 {
-		if onThisMachine(r) {
+		if httpx.FromThisMachine(r) {
 			return read, "read-only: no console password or api_key is set, so the console is open to this machine only, and only to look"
 		}
 		return none, "the console is off to other machines until a password is set (apps.console.password, or api_key)"
@@ -167,16 +166,6 @@ func (a *App) access(r *http.Request) (level, string) {
 		return write, ""
 	}
 	return none, "sign in with the console password or the API key"
-}
-
-// onThisMachine: the request comes straight from loopback, not through a proxy that could be
-// relaying anyone.
-func onThisMachine(r *http.Request) bool {
-	ip, err := netip.ParseAddr(httpx.PeerIP(r))
-	if err != nil || !ip.IsLoopback() {
-		return false
-	}
-	return r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
 }
 
 // guard answers 401/403 unless r may do at least need.

@@ -100,6 +100,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.db.Migrate(ctx, "streams", migrations); err != nil {
 		return err
 	}
+	if a.devSignin() {
+		a.log.Info("no OAuth client configured: sign-in is off, except the stand-in sign-in for browsers on this machine (apps.streams.dev_signin)")
+	}
 	return a.watchEnds(ctx)
 }
 
@@ -127,6 +130,7 @@ func (a *App) Routes(r *httpx.Router) {
 	r.HandleFunc("GET /v0/auth/wca/oauth_callback", a.callback)
 	r.HandleFunc("POST /v0/claim", a.claim)
 	r.HandleFunc("POST /v0/auth/logout", a.logout)
+	r.HandleFunc("POST /v0/auth/dev/claim", a.devClaim)
 }
 
 // jsDate is what JavaScript's Date#toString() prints for t in UTC, the zone the original ran

@@ -23,9 +23,13 @@ type Config struct {
 	// RequireState refuses a login callback without a state, so every sign-in must start at
 	// /v0/auth/wca/start (closes login CSRF). Off by default: the original web app sends users
 	// to the provider itself, without a state. A callback with a state is always checked.
-	RequireState      bool            `json:"require_state"`
-	AnonymousStreams  bool            `json:"anonymous_streams"` // POST /v0/streams without a token (nobody can send)
-	StreamTimeout     config.Duration `json:"stream_timeout"`    // a stream without a sender for this long ends
+	RequireState     bool `json:"require_state"`
+	AnonymousStreams bool `json:"anonymous_streams"` // POST /v0/streams without a token (nobody can send)
+	// DevSignin: while no OAuth client is configured (provider.client_id empty, so real
+	// sign-in is off), a browser on this machine may sign in under any name through
+	// POST /v0/auth/dev/claim, for the console's demo. It never opens with a client_id set.
+	DevSignin         bool            `json:"dev_signin"`
+	StreamTimeout     config.Duration `json:"stream_timeout"` // a stream without a sender for this long ends
 	ClaimTTL          config.Duration `json:"claim_ttl"`
 	TokenTTL          config.Duration `json:"token_ttl"`
 	MaxStreamsPerUser int             `json:"max_streams_per_user"`
@@ -99,6 +103,7 @@ func Default() *Config {
 		Provider:      OAuthProvider{Preset: "wca"},
 		StreamTimeout: config.Duration(10 * time.Minute), ClaimTTL: config.Duration(10 * time.Minute),
 		TokenTTL: config.Duration(90 * 24 * time.Hour), MaxStreamsPerUser: 10, MaxFrameBytes: 16 << 10, SenderRate: 60,
+		DevSignin: true,
 	}
 }
 

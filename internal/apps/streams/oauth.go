@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -193,4 +196,45 @@ func (a *App) claim(w http.ResponseWriter, r *http.Request) {
 		Token    string   `json:"twizzleAccessToken"`
 		UserInfo UserInfo `json:"userInfo"`
 	}{token, u})
+}
+
+// devSignin reports whether the stand-in sign-in is open: configured, and no OAuth client.
+func (a *App) devSignin() bool { return a.cfg.DevSignin && a.provider.ClientID == "" }
+
+// devClaim is the stand-in sign-in (apps.streams.dev_signin) for the console's demo: a browser
+// on this machine names itself and gets a claim token, as the provider's callback would give,
+// to exchange at POST /v0/claim like any other. The user is "<name> (stand-in)", of provider
+// "dev", so no stand-in shares an account with a real sign-in.
+func (a *App) devClaim(w http.ResponseWriter, r *http.Request) {
+	if !a.devSignin() {
+		httpx.Error(w, http.StatusNotFound, "the stand-in sign-in is off: an OAuth client is configured, or apps.streams.dev_signin is false")
+		return
+	}
+	if !httpx.FromThisMachine(r) {
+		httpx.Error(w, http.StatusForbidden, "the stand-in sign-in is only for browsers on this machine")
+		return
+	}
+	var p struct {
+		Name string `json:"name"`
+	}
+	if !httpx.DecodeOrFail(w, r, 1024, &p) {
+		return
+	}
+	name := strings.TrimSpace(p.Name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > 40 || strings.ContainsFunc(name, unicode.IsControl) {
+		httpx.Error(w, http.StatusBadRequest, "name: 1 to 40 characters, no control characters")
+		return
+	}
+	user, err := a.db.upsertUser(r.Context(), "dev", name, nil, name+" (stand-in)", "{}", a.ms())
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	claim := randomID("claim_token_", 16)
+	if err := a.db.addClaim(r.Context(), claim, user, a.ms()+a.cfg.ClaimTTL.D().Milliseconds()); err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	a.log.Info("stand-in sign-in", "name", name, "ip", httpx.ClientIP(r))
+	httpx.JSON(w, http.StatusOK, map[string]string{"claimToken": claim})
 }

@@ -576,3 +576,53 @@ func TestSocketOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestDevSignin: without an OAuth client, a browser on this machine signs in under a name with
+// the stand-in (a claim token exchanged at /v0/claim as usual) and can stream; through a proxy,
+// with a bad name, or once a client is configured, it cannot.
+func TestDevSignin(t *testing.T) {
+	devNode := start(t, newFakeWCA(t), func(c *config.Config) { streams.Settings(*c).Provider.ClientID = "" })
+	realNode := start(t, newFakeWCA(t), nil)
+	post := func(base, body string, header ...string) resp {
+		req, _ := http.NewRequest("POST", base+"/v0/auth/dev/claim", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return resp{r.StatusCode, r.Header, string(b)}
+	}
+	for _, tc := range []struct {
+		name, base, body string
+		header           []string
+		status           int
+	}{
+		{"an OAuth client is configured", realNode.URL, `{"name":"ann"}`, nil, 404},
+		{"through a proxy", devNode.URL, `{"name":"ann"}`, []string{"X-Forwarded-For", "203.0.113.9"}, 403},
+		{"no name", devNode.URL, `{"name":"  "}`, nil, 400},
+		{"a control character", devNode.URL, `{"name":"a\u0007b"}`, nil, 400},
+		{"a long name", devNode.URL, `{"name":"` + strings.Repeat("x", 41) + `"}`, nil, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) { want(t, post(tc.base, tc.body, tc.header...), tc.status, `"error"`) })
+	}
+	r := post(devNode.URL, `{"name":"ann"}`)
+	want(t, r, 200, `"claimToken":"claim_token_`)
+	var claim struct{ ClaimToken string }
+	_ = json.Unmarshal([]byte(r.body), &claim)
+	c := do(t, http.DefaultClient, "POST", devNode.URL+"/v0/claim?claimToken="+claim.ClaimToken)
+	want(t, c, 200, `"twizzleAccessToken":"twizzle_access_token_`, `"name":"ann (stand-in)"`)
+	var access struct{ TwizzleAccessToken string }
+	_ = json.Unmarshal([]byte(c.body), &access)
+	s := do(t, http.DefaultClient, "POST", devNode.URL+"/v0/streams?twizzleAccessToken="+access.TwizzleAccessToken)
+	want(t, s, 200, `"streamID":"twizzle_stream_`, `"name":"ann (stand-in)"`)
+	var created struct{ Stream struct{ StreamID string } }
+	_ = json.Unmarshal([]byte(s.body), &created)
+	sender := dial(t, devNode.URL, created.Stream.StreamID, access.TwizzleAccessToken)
+	viewer := dial(t, devNode.URL, created.Stream.StreamID, "")
+	live(t, sender, viewer)
+}
