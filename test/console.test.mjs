@@ -77,7 +77,9 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     await Promise.all([startNode(0), startNode(1)]);
     browser = await chromium.launch({
       executablePath: exe, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      // Loopback ICE candidates, without mDNS names: the WebRTC demo's two pages meet on 127.0.0.1.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
     });
   });
 
@@ -237,6 +239,21 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     await send.getByRole('button', { name: "Send move R'" }).click();
     await view.getByText(/^move {"move":"R'"}/).waitFor();
     await view.screenshot({ path: path.join(shots, 'demo-streams.png'), fullPage: true });
+    // WebRTC: two pages open a DataChannel, signaled through rondevu G4, and talk over it.
+    const room = 'room-' + Date.now();
+    const [host, guest] = [await page(ctx), await page(ctx)];
+    for (const p of [host, guest]) {
+      await p.goto(url(0) + '/console/demo/webrtc.html');
+      await p.getByLabel(/^Room/).fill(room);
+    }
+    await host.getByRole('button', { name: 'Open the room (offer)' }).click();
+    await host.getByText(/waiting for an answer/).waitFor();
+    await guest.getByRole('button', { name: 'Join the room (answer)' }).click();
+    for (const p of [host, guest]) await p.getByText('connected, peer to peer').waitFor();
+    await guest.getByLabel('Message (peer to peer)').fill('hello over the DataChannel');
+    await guest.getByRole('button', { name: 'Send' }).click();
+    await host.getByText('them: hello over the DataChannel').waitFor();
+    await host.screenshot({ path: path.join(shots, 'demo-webrtc.png'), fullPage: true });
     await ctx.close();
   });
 

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/apps/native"
+	"github.com/switchboard/switchboard/internal/apps/signal"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
@@ -206,6 +207,9 @@ func (a *App) session(w http.ResponseWriter, r *http.Request) {
 				prefixes[name] = prefix
 			}
 		}
+	}
+	if sig := signal.Settings(a.node); sig != nil && sig.V4.Enabled {
+		prefixes["signal.v4"] = sig.V4.Prefix
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{
 		"mode": mode, "reason": why, "version": a.version, "native_prefix": native.Settings(a.node).Prefix, "prefixes": prefixes,
