@@ -34,7 +34,7 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
   const startNode = (i) => {
     nodes[i] = run(bin, ['-addr', `127.0.0.1:${ports[i]}`, '-data', path.join(work, `n${i}`), '-log-level', 'warn'], {
       SWITCHBOARD_API_KEY: apiKey, SWITCHBOARD_BROKER: `nats://127.0.0.1:${natsPort}`, SWITCHBOARD_NATS_PREFIX: 'sbconsole',
-      SWITCHBOARD_DRAIN_DELAY: '0s',
+      SWITCHBOARD_DRAIN_DELAY: '0s', SWITCHBOARD_NATS_HEARTBEAT: '1s',
     });
     return until(async () => (await get(url(i) + '/readyz')).status === 200, `node ${i} ready: ${nodes[i].log()}`);
   };
@@ -133,6 +133,8 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
     await p.waitForFunction((n) => Number(document.getElementById('f-conns').textContent.replace(/,/g, '')) > n, before)
       .catch(async (err) => { throw new Error(`connections stayed ${await conns()} (before: ${before}): ${err.message}`); });
     await p.getByRole('cell', { name: 'native' }).first().waitFor();
+    // Both nodes of this test share a NATS: the overview counts the cluster's nodes.
+    await p.waitForFunction(() => document.getElementById('f-nodes').textContent === '2');
     await p.getByRole('cell', { name: 'websocket' }).first().waitFor();
     await p.screenshot({ path: path.join(shots, 'overview.png'), fullPage: true });
     c.ws.close();

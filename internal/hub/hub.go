@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -541,4 +542,15 @@ func (h *Hub) NumClients() int {
 	h.clientsMu.Lock()
 	defer h.clientsMu.Unlock()
 	return len(h.clients)
+}
+
+// Nodes lists the cluster's live nodes as the broker knows them (this one included), or nil
+// with a broker that has no cluster (the memory broker: this node alone).
+func (h *Hub) Nodes() []string {
+	if c, ok := h.broker.(interface{ Nodes() []string }); ok {
+		nodes := c.Nodes()
+		slices.Sort(nodes)
+		return nodes
+	}
+	return nil
 }

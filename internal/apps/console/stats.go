@@ -22,6 +22,7 @@ type figures struct {
 	UptimeS     int64             `json:"uptime_s"`
 	Store       string            `json:"store"`
 	Broker      string            `json:"broker"`
+	Nodes       []string          `json:"nodes"` // the cluster's live nodes; empty: this one alone
 	Connections []transport.Count `json:"connections"`
 	ConnTotal   int               `json:"connections_total"`
 	Channels    int               `json:"channels"`
@@ -106,6 +107,7 @@ func (s *sampler) collect() *figures {
 	if b := a.node.Broker; b != "" && b != "memory" {
 		f.Broker = "nats"
 	}
+	f.Nodes = a.hub.Nodes()
 	for _, c := range f.Connections {
 		f.ConnTotal += c.N
 	}

@@ -97,6 +97,8 @@ function render(f) {
   $('f-errors').textContent = fmt(f.http_errors);
   $('f-uptime').textContent = duration(f.uptime_s);
   $('f-engines').textContent = `${f.store} · ${f.broker}`;
+  $('f-nodes').textContent = f.nodes?.length ? String(f.nodes.length) : '1 (no cluster)';
+  $('f-nodes').title = (f.nodes ?? []).join(', ');
   const rows = f.connections.map((c) => `<tr><td>${esc(c.app)}</td><td>${esc(c.transport)}</td><td>${c.n}</td></tr>`);
   $('conn-table').innerHTML = rows.join('') || '<tr><td colspan="3" class="muted">none</td></tr>';
   const counts = [...Object.entries(f.refused).map(([k, v]) => `refused (${k}): ${v}`), ...Object.entries(f.disconnects).map(([k, v]) => `disconnected (${k}): ${v}`)];
