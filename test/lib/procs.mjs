@@ -13,10 +13,13 @@ export function freePort() {
   });
 }
 
-// run starts cmd with args and extra environment; exited resolves with its exit code and what
-// it wrote to stderr, log() returns that so far.
+// run starts cmd with args and extra environment (a null value removes a variable this
+// process has); exited resolves with its exit code and what it wrote to stderr, log() returns
+// that so far.
 export function run(cmd, args, env = {}) {
-  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const merged = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === null) delete merged[k];
+  const proc = spawn(cmd, args, { env: merged, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, log })));
