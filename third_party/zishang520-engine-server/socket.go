@@ -63,6 +63,9 @@ type socket struct {
 	pingIntervalTimer atomic.Pointer[utils.Timer]
 
 	flushMu sync.Mutex
+
+	// buffered is the bytes in writeBuffer (Switchboard patch: bounded by QueueBytes).
+	buffered atomic.Int64
 }
 
 func (s *socket) Protocol() int {
@@ -554,6 +557,13 @@ func (s *socket) sendPacket(
 		s.Emit("packetCreate", packet)
 
 		s.writeBuffer.Push(packet)
+		// Switchboard patch: a socket whose buffer outgrows the bound (a long-polling client
+		// that stopped polling; a WebSocket's buffer is flushed at once) is closed as a slow
+		// consumer, as its WebSocket queue would be.
+		if limit := int64(s.server.Opts().QueueBytes()); limit > 0 && s.buffered.Add(packetSize(packet)) > limit {
+			go s.onError(errors.NewTransportError("slow consumer", transports.ErrSlowConsumer))
+			return
+		}
 
 		// add send callback to object, if defined
 		if callback != nil {
@@ -571,6 +581,9 @@ func (s *socket) flush() {
 
 	if s.ReadyState() != "closed" && s.Transport().Writable() {
 		if wbuf := s.writeBuffer.AllAndClear(); len(wbuf) > 0 {
+			for _, p := range wbuf {
+				s.buffered.Add(-packetSize(p)) // Switchboard patch
+			}
 			socketLog.Debug("flushing buffer to transport")
 			s.Emit("flush", wbuf)
 			s.server.Emit("flush", s, wbuf)
@@ -630,4 +643,16 @@ func (s *socket) Close(discard bool) {
 func (s *socket) closeTransport() {
 	socketLog.Debug("closing the transport")
 	s.Transport().Close(func() { s.OnClose("forced close") })
+}
+
+// packetSize is what a buffered packet counts against QueueBytes (Switchboard patch): its
+// pre-encoded frame, or its data where the length is known.
+func packetSize(p *packet.Packet) int64 {
+	if p.Options != nil && p.Options.WsPreEncodedFrame != nil {
+		return int64(p.Options.WsPreEncodedFrame.Len())
+	}
+	if l, ok := p.Data.(interface{ Len() int }); ok {
+		return int64(l.Len())
+	}
+	return 0
 }

@@ -89,7 +89,7 @@ func New(o Options) (*Server, error) {
 	opts.SetPingTimeout(o.PingTimeout.D())
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(o.ConnectTimeout.D())
-	opts.SetWebSocketQueueBytes(o.QueueBytes)
+	opts.SetQueueBytes(o.QueueBytes)
 	io := socket.NewServer(nil, opts)
 	s := &Server{
 		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,

@@ -417,3 +417,50 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	default:
 	}
 }
+
+// TestSlowPollingConsumerIsCutOff: a long-polling socket whose client stops polling has its
+// buffer bounded by QueueBytes as a WebSocket's queue is (the patched Engine.IO socket): it is
+// closed as a slow consumer instead of buffering every broadcast until its ping times out.
+func TestSlowPollingConsumerIsCutOff(t *testing.T) {
+	gone := make(chan string, 1)
+	connected := make(chan struct{}, 1)
+	s, url := server(t, func(s *sio.Socket) {
+		s.On("disconnect", func(reason any) { gone <- fmt.Sprint(reason) })
+		connected <- struct{}{}
+	}, func(o *sio.Options) { o.QueueBytes = 32 << 10 })
+	session, _ := handshake(t, url+"/socket.io/", "4")
+	if status := post(t, session, "40"); status != 200 {
+		t.Fatalf("connect: %d", status)
+	}
+	select {
+	case <-connected:
+	case <-time.After(guard):
+		t.Fatal("the socket did not connect")
+	}
+	before := metrics.Value(metrics.Disconnects.WithLabelValues("slow"))
+	// The client never polls again; the broadcasts pile up in its buffer. 32 KB takes five.
+	pad := strings.Repeat("x", 8<<10)
+	var cut string
+	for i := 0; i < 100 && cut == ""; i++ {
+		if err := s.Broadcast(context.Background(), "", "blob", map[string]any{"i": i, "pad": pad}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case cut = <-gone:
+		case <-time.After(10 * time.Millisecond): // the relay is asynchronous; not a speed assertion
+		}
+	}
+	if cut == "" {
+		select {
+		case cut = <-gone:
+		case <-time.After(guard):
+			t.Fatal("the silent polling socket was never cut off")
+		}
+	}
+	if cut != "transport error" {
+		t.Fatalf("disconnect %q, want a transport error", cut)
+	}
+	if after := metrics.Value(metrics.Disconnects.WithLabelValues("slow")); after != before+1 {
+		t.Errorf("slow disconnects %v → %v, want one more", before, after)
+	}
+}

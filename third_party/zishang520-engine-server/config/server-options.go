@@ -30,10 +30,11 @@ type (
 		GetRawMaxHttpBufferSize() types.Optional[int64]
 		MaxHttpBufferSize() int64
 
-		// Switchboard patch: the bound of a WebSocket connection's outbound queue.
-		SetWebSocketQueueBytes(int)
-		GetRawWebSocketQueueBytes() types.Optional[int]
-		WebSocketQueueBytes() int
+		// Switchboard patch: the bound of a connection's outbound queue (a WebSocket's, or a
+		// long-polling socket's buffer between polls).
+		SetQueueBytes(int)
+		GetRawQueueBytes() types.Optional[int]
+		QueueBytes() int
 
 		SetAllowRequest(AllowRequest)
 		GetRawAllowRequest() types.Optional[AllowRequest]
@@ -89,9 +90,10 @@ type (
 		// how many bytes or characters a message can be, before closing the session (to avoid DoS).
 		maxHttpBufferSize types.Optional[int64]
 
-		// Switchboard patch: how many bytes a WebSocket connection may have queued for writing
-		// before it is closed as a slow consumer (transports.ErrSlowConsumer); 0 is no bound.
-		webSocketQueueBytes types.Optional[int]
+		// Switchboard patch: how many bytes a connection may have queued for writing (a
+		// WebSocket's queue, a long-polling socket's buffer between polls) before it is closed
+		// as a slow consumer (transports.ErrSlowConsumer); 0 is no bound.
+		queueBytes types.Optional[int]
 
 		// A function that receives a given handshake or upgrade request as its first parameter,
 		// and can decide whether to continue. Returning an error indicates that the request was rejected.
@@ -156,8 +158,8 @@ func (s *ServerOptions) Assign(data ServerOptionsInterface) ServerOptionsInterfa
 	if data.GetRawMaxHttpBufferSize() != nil {
 		s.SetMaxHttpBufferSize(data.MaxHttpBufferSize())
 	}
-	if data.GetRawWebSocketQueueBytes() != nil {
-		s.SetWebSocketQueueBytes(data.WebSocketQueueBytes())
+	if data.GetRawQueueBytes() != nil {
+		s.SetQueueBytes(data.QueueBytes())
 	}
 	if data.GetRawAllowRequest() != nil {
 		s.SetAllowRequest(data.AllowRequest())
@@ -253,19 +255,20 @@ func (s *ServerOptions) MaxHttpBufferSize() int64 {
 	return s.maxHttpBufferSize.Get()
 }
 
-// Switchboard patch: the bound of a WebSocket connection's outbound queue, in bytes; a
-// connection that would outgrow it is closed with transports.ErrSlowConsumer. 0 is no bound.
-func (s *ServerOptions) SetWebSocketQueueBytes(n int) {
-	s.webSocketQueueBytes = types.NewSome(n)
+// Switchboard patch: the bound of a connection's outbound queue, in bytes (a WebSocket's
+// queue, a long-polling socket's buffer between polls); a connection that would outgrow it is
+// closed with transports.ErrSlowConsumer. 0 is no bound.
+func (s *ServerOptions) SetQueueBytes(n int) {
+	s.queueBytes = types.NewSome(n)
 }
-func (s *ServerOptions) GetRawWebSocketQueueBytes() types.Optional[int] {
-	return s.webSocketQueueBytes
+func (s *ServerOptions) GetRawQueueBytes() types.Optional[int] {
+	return s.queueBytes
 }
-func (s *ServerOptions) WebSocketQueueBytes() int {
-	if s.webSocketQueueBytes == nil {
+func (s *ServerOptions) QueueBytes() int {
+	if s.queueBytes == nil {
 		return 0
 	}
-	return s.webSocketQueueBytes.Get()
+	return s.queueBytes.Get()
 }
 
 // A function that receives a given handshake or upgrade request as its first parameter,
