@@ -54,13 +54,13 @@ if (o.worker !== undefined) {
       process.send({ sent: n });
     }
     if (m.report) {
-      process.send({ received, lat: Array.from(lat) });
+      // Binary (a million samples are 8 MB, not a JSON string); exit once it is all sent.
       for (const s of socks) s.close();
-      setTimeout(() => process.exit(0), 100);
+      process.send({ received, lat: Float64Array.from(lat) }, () => process.exit(0));
     }
   });
 } else {
-  const workers = Array.from({ length: procs }, (_, i) => fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--worker', String(i)]));
+  const workers = Array.from({ length: procs }, (_, i) => fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--worker', String(i)], { serialization: 'advanced' }));
   const msgs = workers.map((w) => { const q = []; w.on('message', (m) => q.push(m)); return q; });
   const next = async (i, key) => {
     for (let t = 0; t < 1200; t++) { const j = msgs[i].findIndex((m) => key in m); if (j >= 0) return msgs[i].splice(j, 1)[0]; await new Promise((r) => setTimeout(r, 50)); }
@@ -77,7 +77,7 @@ if (o.worker !== undefined) {
   const reports = [];
   for (let i = 0; i < procs; i++) { workers[i].send({ report: true }); reports.push(await next(i, 'received')); }
   const received = reports.reduce((n, r) => n + r.received, 0);
-  const lat = reports.flatMap((r) => r.lat).sort((a, b) => a - b);
+  const lat = Float64Array.from(reports.flatMap((r) => Array.from(r.lat))).sort();
   const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1) + 'ms' : '–');
   console.log(`${clickers} clickers over ${procs} processes sent ${sent} clicks at ${rate}/s; the total counter moved by ${(await total()) - before}`);
   console.log(`received ${received} of ${expected} click events (${((100 * received) / expected).toFixed(2)}%): ${Math.round(received / duration)} deliveries/s`);

@@ -1,0 +1,112 @@
+// A load client for the chat's workload on socket.io-client 4: -users users sign up and sign in
+// over keenchat's REST API, each identifies one socket (spread over -procs processes) and
+// joins one of -channels channels; messages are posted over REST at -rate in total, and every
+// identified socket receives every `post message`. Prints deliveries and post→receive latency
+// percentiles. Loopback only; it stops by itself. The server must allow the sign-in and post
+// rates (examples/load.json does).
+//
+//   node bench/chat-load.mjs --url http://127.0.0.1:8080 --users 800 --channels 20 --rate 100 --duration 10
+import { fork } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { io } from 'sio4';
+
+const { values: o } = parseArgs({
+  options: {
+    url: { type: 'string', default: 'http://127.0.0.1:8080' },
+    users: { type: 'string', default: '200' },
+    channels: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '50' },
+    duration: { type: 'string', default: '10' },
+    procs: { type: 'string', default: '2' },
+    worker: { type: 'string' },
+  },
+});
+const users = Number(o.users); const nch = Number(o.channels); const rate = Number(o.rate);
+const duration = Number(o.duration); const procs = Number(o.procs);
+if (!/^http:\/\/(127\.|localhost)/.test(o.url)) throw new Error('--url must be on 127.0.0.1');
+if (!(users > 0 && users <= 2000 && nch > 0 && nch <= 100 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
+  throw new Error('--users 1..2000, --channels 1..100, --rate > 0, --duration 1..120 s, --procs 1..8');
+}
+const base = o.url + '/chat';
+const now = () => performance.timeOrigin + performance.now();
+
+async function rest(method, path, body, token) {
+  const res = await fetch(base + path + (token ? `?auth=${token}` : ''), {
+    method, headers: { 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json();
+  if (!res.ok || data.error) throw new Error(`${method} ${path}: ${res.status} ${data.error ?? ''}`);
+  return data;
+}
+
+if (o.worker !== undefined) {
+  // A worker: sockets for the users it is given, each identified and in its channel.
+  const lat = []; let received = 0; const socks = [];
+  process.on('message', async (m) => {
+    if (m.users) {
+      let ready = 0;
+      for (const u of m.users) {
+        const s = io(o.url, { path: '/chat/socket.io', transports: ['websocket'], forceNew: true, reconnection: false });
+        s.on('connect', () => s.emit('identify', u.token));
+        s.once('identified', () => { s.emit('change channel', { id: u.channel }); if (++ready === m.users.length) process.send({ ready: true }); });
+        s.on('post message', (msg) => {
+          received++;
+          const sent = Number(String(msg.message_text).slice(1));
+          if (sent) lat.push(now() - sent);
+        });
+        socks.push(s);
+      }
+    }
+    if (m.report) {
+      // Binary (a million samples are 8 MB, not a JSON string); exit once it is all sent.
+      for (const s of socks) s.close();
+      process.send({ received, lat: Float64Array.from(lat) }, () => process.exit(0));
+    }
+  });
+} else {
+  const run = `${Date.now().toString(36)}`;
+  const t0 = Date.now();
+  // Users: signed up and in, a few at a time (argon2id makes each a few tens of ms).
+  const accounts = [];
+  for (let i = 0; i < users; i += 16) {
+    const batch = [];
+    for (let j = i; j < Math.min(users, i + 16); j++) {
+      const name = `load${run}u${j}`;
+      batch.push(rest('POST', '/user', { username: name, password: 'load-password' }).then(() => rest('POST', '/auth', { username: name, password: 'load-password' })));
+    }
+    for (const a of await Promise.all(batch)) accounts.push(a.token_value);
+  }
+  const channels = [];
+  for (let c = 0; c < nch; c++) channels.push((await rest('POST', '/channel', { title: `load ${run} ${c}`, description: 'load' }, accounts[0])).id);
+  const workers = Array.from({ length: procs }, (_, i) => fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--worker', String(i)], { serialization: 'advanced' }));
+  const msgs = workers.map((w) => { const q = []; w.on('message', (m) => q.push(m)); return q; });
+  workers.forEach((w, i) => w.on('exit', (code, sig) => { if (code !== 0) console.error(`worker ${i} exited: ${code ?? sig}`); }));
+  const next = async (i, key) => {
+    // Three minutes: a worker that fell behind answers once it has read its backlog.
+    for (let t = 0; t < 3600; t++) { const j = msgs[i].findIndex((m) => key in m); if (j >= 0) return msgs[i].splice(j, 1)[0]; await new Promise((r) => setTimeout(r, 50)); }
+    throw new Error(`worker ${i}: no ${key} within three minutes`);
+  };
+  workers.forEach((w, i) => w.send({ users: accounts.map((token, k) => ({ token, channel: channels[k % nch] })).filter((_, k) => k % procs === i) }));
+  await Promise.all(workers.map((_, i) => next(i, 'ready')));
+  console.log(`${users} users signed in and connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // Posts at the rate, from every user in turn, into its channel.
+  const every = 1000 / rate; const start = now(); let sent = 0; let failed = 0; const posts = [];
+  while (now() - start < duration * 1000) {
+    const k = sent % users;
+    posts.push(rest('POST', '/message', { channel_id: channels[k % nch], message_text: 't' + now().toFixed(3) }, accounts[k]).catch(() => { failed++; }));
+    sent++;
+    const wait = start + sent * every - now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await Promise.all(posts);
+  await new Promise((r) => setTimeout(r, 3000)); // the last deliveries
+  const reports = [];
+  for (let i = 0; i < procs; i++) { workers[i].send({ report: true }); reports.push(await next(i, 'received')); }
+  const received = reports.reduce((n, r) => n + r.received, 0);
+  const expected = (sent - failed) * users;
+  const lat = Float64Array.from(reports.flatMap((r) => Array.from(r.lat))).sort();
+  const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1) + 'ms' : '–');
+  console.log(`${users} users in ${nch} channels; posted ${sent} (${failed} failed) at ${rate}/s`);
+  console.log(`received ${received} of ${expected} post message events (${((100 * received) / expected).toFixed(2)}%): ${Math.round(received / duration)} deliveries/s`);
+  console.log(`post→receive latency over ${lat.length} samples: p50 ${pct(0.5)}  p95 ${pct(0.95)}  p99 ${pct(0.99)}  max ${pct(1)}`);
+}
