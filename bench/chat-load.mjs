@@ -41,14 +41,23 @@ async function rest(method, path, body, token) {
 
 if (o.worker !== undefined) {
   // A worker: sockets for the users it is given, each identified and in its channel.
-  const lat = []; let received = 0; const socks = [];
+  const lat = []; let received = 0; const socks = []; let lastMovement = 0;
   process.on('message', async (m) => {
     if (m.users) {
       let ready = 0;
       for (const u of m.users) {
         const s = io(o.url, { path: '/chat/socket.io', transports: ['websocket'], forceNew: true, reconnection: false });
         s.on('connect', () => s.emit('identify', u.token));
-        s.once('identified', () => { s.emit('change channel', { id: u.channel }); if (++ready === m.users.length) process.send({ ready: true }); });
+        s.once('identified', () => {
+          s.emit('change channel', { id: u.channel });
+          if (++ready < m.users.length) return;
+          // Every join is a `channel movement` to every identified socket (users² events):
+          // ready once that storm has passed, so the posts are measured alone.
+          const settle = setInterval(() => {
+            if (now() - lastMovement > 2000) { clearInterval(settle); process.send({ ready: true }); }
+          }, 250);
+        });
+        s.on('channel movement', () => { lastMovement = now(); });
         s.on('post message', (msg) => {
           received++;
           const sent = Number(String(msg.message_text).slice(1));
@@ -88,7 +97,7 @@ if (o.worker !== undefined) {
   };
   workers.forEach((w, i) => w.send({ users: accounts.map((token, k) => ({ token, channel: channels[k % nch] })).filter((_, k) => k % procs === i) }));
   await Promise.all(workers.map((_, i) => next(i, 'ready')));
-  console.log(`${users} users signed in and connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`${users} users signed in, connected and settled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   // Posts at the rate, from every user in turn, into its channel.
   const every = 1000 / rate; const start = now(); let sent = 0; let failed = 0; const posts = [];
   while (now() - start < duration * 1000) {
