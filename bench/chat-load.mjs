@@ -6,9 +6,9 @@
 // rates (examples/load.json does).
 //
 //   node bench/chat-load.mjs --url http://127.0.0.1:8080 --users 800 --channels 20 --rate 100 --duration 10
-import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { io } from 'sio4';
+import { collect, loopback, now, report, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -23,12 +23,11 @@ const { values: o } = parseArgs({
 });
 const users = Number(o.users); const nch = Number(o.channels); const rate = Number(o.rate);
 const duration = Number(o.duration); const procs = Number(o.procs);
-if (!/^http:\/\/(127\.|localhost)/.test(o.url)) throw new Error('--url must be on 127.0.0.1');
+loopback(o.url);
 if (!(users > 0 && users <= 2000 && nch > 0 && nch <= 100 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--users 1..2000, --channels 1..100, --rate > 0, --duration 1..120 s, --procs 1..8');
 }
 const base = o.url + '/chat';
-const now = () => performance.timeOrigin + performance.now();
 
 async function rest(method, path, body, token) {
   const res = await fetch(base + path + (token ? `?auth=${token}` : ''), {
@@ -67,9 +66,7 @@ if (o.worker !== undefined) {
       }
     }
     if (m.report) {
-      // Binary (a million samples are 8 MB, not a JSON string); exit once it is all sent.
-      for (const s of socks) s.close();
-      process.send({ received, lat: Float64Array.from(lat) }, () => process.exit(0));
+      report(received, lat, socks);
     }
   });
 } else {
@@ -87,16 +84,9 @@ if (o.worker !== undefined) {
   }
   const channels = [];
   for (let c = 0; c < nch; c++) channels.push((await rest('POST', '/channel', { title: `load ${run} ${c}`, description: 'load' }, accounts[0])).id);
-  const workers = Array.from({ length: procs }, (_, i) => fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--worker', String(i)], { serialization: 'advanced' }));
-  const msgs = workers.map((w) => { const q = []; w.on('message', (m) => q.push(m)); return q; });
-  workers.forEach((w, i) => w.on('exit', (code, sig) => { if (code !== 0) console.error(`worker ${i} exited: ${code ?? sig}`); }));
-  const next = async (i, key) => {
-    // Three minutes: a worker that fell behind answers once it has read its backlog.
-    for (let t = 0; t < 3600; t++) { const j = msgs[i].findIndex((m) => key in m); if (j >= 0) return msgs[i].splice(j, 1)[0]; await new Promise((r) => setTimeout(r, 50)); }
-    throw new Error(`worker ${i}: no ${key} within three minutes`);
-  };
-  workers.forEach((w, i) => w.send({ users: accounts.map((token, k) => ({ token, channel: channels[k % nch] })).filter((_, k) => k % procs === i) }));
-  await Promise.all(workers.map((_, i) => next(i, 'ready')));
+  const w = workers(new URL(import.meta.url).pathname, procs);
+  for (let i = 0; i < procs; i++) w.send(i, { users: accounts.map((token, k) => ({ token, channel: channels[k % nch] })).filter((_, k) => k % procs === i) });
+  await Promise.all(Array.from({ length: procs }, (_, i) => w.next(i, 'ready')));
   console.log(`${users} users signed in, connected and settled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   // Posts at the rate, from every user in turn, into its channel.
   const every = 1000 / rate; const start = now(); let sent = 0; let failed = 0; const posts = [];
@@ -109,13 +99,9 @@ if (o.worker !== undefined) {
   }
   await Promise.all(posts);
   await new Promise((r) => setTimeout(r, 3000)); // the last deliveries
-  const reports = [];
-  for (let i = 0; i < procs; i++) { workers[i].send({ report: true }); reports.push(await next(i, 'received')); }
-  const received = reports.reduce((n, r) => n + r.received, 0);
+  const { received, samples, pct } = await collect(w, procs);
   const expected = (sent - failed) * users;
-  const lat = Float64Array.from(reports.flatMap((r) => Array.from(r.lat))).sort();
-  const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1) + 'ms' : '–');
   console.log(`${users} users in ${nch} channels; posted ${sent} (${failed} failed) at ${rate}/s`);
   console.log(`received ${received} of ${expected} post message events (${((100 * received) / expected).toFixed(2)}%): ${Math.round(received / duration)} deliveries/s`);
-  console.log(`post→receive latency over ${lat.length} samples: p50 ${pct(0.5)}  p95 ${pct(0.95)}  p99 ${pct(0.99)}  max ${pct(1)}`);
+  console.log(`post→receive latency over ${samples} samples: p50 ${pct(0.5)}  p95 ${pct(0.95)}  p99 ${pct(0.99)}  max ${pct(1)}`);
 }

@@ -5,9 +5,9 @@
 // socket. Loopback only; it stops by itself.
 //
 //   node bench/counter-load.mjs --url http://127.0.0.1:8080 --clickers 200 --rate 200 --duration 10 --procs 2
-import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { io } from 'sio4';
+import { collect, loopback, now, report, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -20,11 +20,10 @@ const { values: o } = parseArgs({
   },
 });
 const clickers = Number(o.clickers); const rate = Number(o.rate); const duration = Number(o.duration); const procs = Number(o.procs);
-if (!/^http:\/\/(127\.|localhost)/.test(o.url)) throw new Error('--url must be on 127.0.0.1');
+loopback(o.url);
 if (!(clickers > 0 && clickers <= 2000 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--clickers 1..2000, --rate > 0, --duration 1..120 s, --procs 1..8');
 }
-const now = () => performance.timeOrigin + performance.now(); // ms, sub-ms, shared across processes
 
 if (o.worker !== undefined) {
   // A worker: its share of the sockets; worker 0 also clicks when told to.
@@ -54,32 +53,21 @@ if (o.worker !== undefined) {
       process.send({ sent: n });
     }
     if (m.report) {
-      // Binary (a million samples are 8 MB, not a JSON string); exit once it is all sent.
-      for (const s of socks) s.close();
-      process.send({ received, lat: Float64Array.from(lat) }, () => process.exit(0));
+      report(received, lat, socks);
     }
   });
 } else {
-  const workers = Array.from({ length: procs }, (_, i) => fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--worker', String(i)], { serialization: 'advanced' }));
-  const msgs = workers.map((w) => { const q = []; w.on('message', (m) => q.push(m)); return q; });
-  const next = async (i, key) => {
-    for (let t = 0; t < 1200; t++) { const j = msgs[i].findIndex((m) => key in m); if (j >= 0) return msgs[i].splice(j, 1)[0]; await new Promise((r) => setTimeout(r, 50)); }
-    throw new Error(`worker ${i}: no ${key} within a minute`);
-  };
+  const w = workers(new URL(import.meta.url).pathname, procs);
   const total = async () => (await (await fetch(o.url + '/api/current_stats')).json()).click_count_total;
-  await Promise.all(workers.map((_, i) => next(i, 'ready')));
+  await Promise.all(Array.from({ length: procs }, (_, i) => w.next(i, 'ready')));
   const before = await total();
-  workers[0].send({ click: true });
-  const { sent } = await next(0, 'sent');
+  w.send(0, { click: true });
+  const { sent } = await w.next(0, 'sent');
   const expected = sent * clickers;
   // Two seconds more for the last deliveries, then every worker reports.
   await new Promise((r) => setTimeout(r, 2000));
-  const reports = [];
-  for (let i = 0; i < procs; i++) { workers[i].send({ report: true }); reports.push(await next(i, 'received')); }
-  const received = reports.reduce((n, r) => n + r.received, 0);
-  const lat = Float64Array.from(reports.flatMap((r) => Array.from(r.lat))).sort();
-  const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1) + 'ms' : '–');
+  const { received, samples, pct } = await collect(w, procs);
   console.log(`${clickers} clickers over ${procs} processes sent ${sent} clicks at ${rate}/s; the total counter moved by ${(await total()) - before}`);
   console.log(`received ${received} of ${expected} click events (${((100 * received) / expected).toFixed(2)}%): ${Math.round(received / duration)} deliveries/s`);
-  console.log(`click→receive latency over ${lat.length} samples: p50 ${pct(0.5)}  p95 ${pct(0.95)}  p99 ${pct(0.99)}  max ${pct(1)}`);
+  console.log(`click→receive latency over ${samples} samples: p50 ${pct(0.5)}  p95 ${pct(0.95)}  p99 ${pct(0.99)}  max ${pct(1)}`);
 }

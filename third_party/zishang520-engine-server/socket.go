@@ -64,8 +64,10 @@ type socket struct {
 
 	flushMu sync.Mutex
 
-	// buffered is the bytes in writeBuffer (Switchboard patch: bounded by QueueBytes).
+	// buffered is the bytes in writeBuffer (Switchboard patch: bounded by QueueBytes); slow
+	// is set once it outgrew the bound.
 	buffered atomic.Int64
+	slow     atomic.Bool
 }
 
 func (s *socket) Protocol() int {
@@ -561,7 +563,9 @@ func (s *socket) sendPacket(
 		// that stopped polling; a WebSocket's buffer is flushed at once) is closed as a slow
 		// consumer, as its WebSocket queue would be.
 		if limit := int64(s.server.Opts().QueueBytes()); limit > 0 && s.buffered.Add(packetSize(packet)) > limit {
-			go s.onError(errors.NewTransportError("slow consumer", transports.ErrSlowConsumer))
+			if s.slow.CompareAndSwap(false, true) { // once: packets keep coming until it closes
+				go s.onError(errors.NewTransportError("slow consumer", transports.ErrSlowConsumer))
+			}
 			return
 		}
 

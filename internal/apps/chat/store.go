@@ -164,6 +164,41 @@ func (d db) users(ctx context.Context, id *int64, username *string) ([]User, err
 	return out, rows.Err()
 }
 
+// usernames maps ids to their users' names, for the ids that have one.
+func (d db) usernames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	marks := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		marks[i], args[i] = "$"+strconv.Itoa(i+1), id
+	}
+	rows, err := d.Read().QueryContext(ctx, `SELECT user_id, username FROM chat_user WHERE user_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("usernames: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("usernames: %w", err)
+		}
+		out[id] = name
+	}
+	return out, rows.Err()
+}
+
+func (d db) userCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := d.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM chat_user`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
 func (d db) createToken(ctx context.Context, hash string, user, now, expires int64, ip string) error {
 	_, err := d.Write().ExecContext(ctx, `INSERT INTO chat_token (token_hash, user_id, creation_time, expires_at, ip_address) VALUES ($1, $2, $3, $4, $5)`,
 		hash, user, now, expires, ip)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/switchboard/switchboard/internal/module"
@@ -28,43 +29,57 @@ type messageView struct {
 
 func (v view) Snapshot(ctx context.Context) (any, error) {
 	a := v.a
-	users, err := a.db.users(ctx, nil, nil)
+	users, err := a.db.userCount(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[int64]string, len(users))
-	for _, u := range users {
-		names[u.ID] = u.Username
-	}
 	chans, err := a.db.channels(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := a.db.messages(ctx, messageQuery{Limit: viewMessages})
+	if err != nil {
+		return nil, err
+	}
+	// The user ids present in each channel, then every name needed, in one query (not the
+	// whole user table every two seconds).
+	present := make([][]int64, len(chans))
+	var ids []int64
+	for i, c := range chans {
+		members, err := a.hub.Presence(ctx, channelTopic(c.ID))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			if id, err := strconv.ParseInt(m.User, 10, 64); err == nil && !slices.Contains(present[i], id) {
+				present[i] = append(present[i], id)
+			}
+		}
+		slices.Sort(present[i])
+		ids = append(ids, present[i]...)
+	}
+	for _, m := range msgs {
+		ids = append(ids, m.UserID)
+	}
+	slices.Sort(ids)
+	names, err := a.db.usernames(ctx, slices.Compact(ids))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]channelView, len(chans))
 	for i, c := range chans {
 		out[i] = channelView{Channel: c, Online: []string{}}
-		members, err := a.hub.Presence(ctx, channelTopic(c.ID))
-		if err != nil {
-			return nil, err
-		}
-		seen := map[string]bool{}
-		for _, m := range members {
-			id, _ := strconv.ParseInt(m.User, 10, 64)
-			if n := names[id]; n != "" && !seen[n] {
-				seen[n] = true
+		for _, id := range present[i] {
+			if n := names[id]; n != "" {
 				out[i].Online = append(out[i].Online, n)
 			}
 		}
-	}
-	msgs, err := a.db.messages(ctx, messageQuery{Limit: viewMessages})
-	if err != nil {
-		return nil, err
 	}
 	recent := make([]messageView, len(msgs))
 	for i, m := range msgs {
 		recent[i] = messageView{Message: m, Username: names[m.UserID]}
 	}
-	return map[string]any{"users": len(users), "channels": out, "messages": recent}, nil
+	return map[string]any{"users": users, "channels": out, "messages": recent}, nil
 }
 
 // Act "disconnect" {"username"}: the user's login tokens are revoked and their sockets, on

@@ -121,16 +121,11 @@ func (*App) Name() string { return Name }
 // Routes mounts the page, its files and its API.
 func (a *App) Routes(r *httpx.Router) {
 	web, _ := fs.Sub(webFS, "web")
-	assets := httpx.Assets(web, a.cfg.Prefix+"/")
-	r.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
-		// The page tells everyone what the console is and why it may be off; only the API
-		// behind it is guarded.
-		w.Header().Set("Content-Security-Policy", csp)
-		req2 := req.Clone(req.Context())
-		req2.URL.Path = a.cfg.Prefix + "/index.html"
-		assets.ServeHTTP(w, req2)
-	})
-	r.Handle("GET /", withCSP(assets))
+	index, _ := fs.ReadFile(web, "index.html")
+	// The pages tell everyone what the console is and why it may be off; only the API behind
+	// them is guarded.
+	r.Handle("GET /{$}", withCSP(httpx.Asset("index.html", index)))
+	r.Handle("GET /", withCSP(httpx.Assets(web, a.cfg.Prefix+"/")))
 	r.HandleFunc("GET /api/session", a.session)
 	r.HandleFunc("POST /api/login", a.login)
 	r.HandleFunc("POST /api/logout", a.logout)

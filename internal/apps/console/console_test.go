@@ -212,9 +212,18 @@ func readEvents(t *testing.T, r io.Reader, n int) []event {
 	t.Helper()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var out []event
+	out := make([]event, n)
+	for i := range out {
+		out[i] = nextEvent(t, sc)
+	}
+	return out
+}
+
+// nextEvent reads one SSE event; the stream ending first fails the test.
+func nextEvent(t *testing.T, sc *bufio.Scanner) event {
+	t.Helper()
 	var cur event
-	for len(out) < n && sc.Scan() {
+	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "event: "):
@@ -222,12 +231,9 @@ func readEvents(t *testing.T, r io.Reader, n int) []event {
 		case strings.HasPrefix(line, "data: "):
 			cur.data += strings.TrimPrefix(line, "data: ")
 		case line == "" && cur.name != "":
-			out = append(out, cur)
-			cur = event{}
+			return cur
 		}
 	}
-	if len(out) < n {
-		t.Fatalf("%d events, want %d (%v)", len(out), n, sc.Err())
-	}
-	return out
+	t.Fatalf("the stream ended before an event (%v)", sc.Err())
+	return cur
 }

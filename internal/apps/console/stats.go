@@ -10,7 +10,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard/switchboard/internal/metrics"
-	"github.com/switchboard/switchboard/internal/store"
 	"github.com/switchboard/switchboard/internal/transport"
 )
 
@@ -98,11 +97,8 @@ func (s *sampler) collect() *figures {
 	a := s.a
 	f := &figures{
 		Time: time.Now().UnixMilli(), Version: a.version, UptimeS: int64(time.Since(a.started) / time.Second),
-		Store: string(a.db.Dialect), Broker: "memory", Connections: a.reg.Counts(), Channels: len(a.hub.Channels()),
+		Store: string(a.db.Dialect), Broker: "memory", Connections: a.reg.Counts(),
 		Disconnects: map[string]int64{}, Refused: map[string]int64{}, Goroutines: runtime.NumGoroutine(),
-	}
-	if f.Store == string(store.SQLite) {
-		f.Store = "sqlite"
 	}
 	if b := a.node.Broker; b != "" && b != "memory" {
 		f.Broker = "nats"
@@ -117,6 +113,8 @@ func (s *sampler) collect() *figures {
 	}
 	for _, fam := range fams {
 		switch fam.GetName() {
+		case "switchboard_channels": // the hub's gauge: no list of every channel each second
+			f.Channels = int(sum(fam.GetMetric()))
 		case "switchboard_publications_total":
 			f.PubTotal = sum(fam.GetMetric())
 		case "switchboard_deliveries_total":

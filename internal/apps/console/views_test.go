@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -14,8 +15,9 @@ import (
 	"github.com/switchboard/switchboard/internal/transport/sio/siotest"
 )
 
-// snapshot reads the first snapshot of an app page's feed.
-func snapshot(t *testing.T, c *http.Client, base, app string, into any) {
+// snapshot reads an app page's feed into into until done holds (nil: the first snapshot),
+// snapshot after snapshot (one every 2 s), within guard.
+func snapshot(t *testing.T, c *http.Client, base, app string, into any, done ...func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
@@ -28,12 +30,19 @@ func snapshot(t *testing.T, c *http.Client, base, app string, into any) {
 	if r.StatusCode != 200 {
 		t.Fatalf("%s feed: %d", app, r.StatusCode)
 	}
-	ev := readEvents(t, r.Body, 1)[0]
-	if ev.name != "snapshot" {
-		t.Fatalf("%s feed: %s %s", app, ev.name, ev.data)
-	}
-	if err := json.Unmarshal([]byte(ev.data), into); err != nil {
-		t.Fatalf("%s snapshot %s: %v", app, ev.data, err)
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for {
+		ev := nextEvent(t, sc)
+		if ev.name != "snapshot" {
+			t.Fatalf("%s feed: %s %s", app, ev.name, ev.data)
+		}
+		if err := json.Unmarshal([]byte(ev.data), into); err != nil {
+			t.Fatalf("%s snapshot %s: %v", app, ev.data, err)
+		}
+		if len(done) == 0 || done[0]() {
+			return
+		}
 	}
 }
 
@@ -82,12 +91,8 @@ func TestAppPages(t *testing.T) {
 		}
 		return nil
 	}
-	for range 50 { // the channel join is asynchronous: a feed opened later shows it
-		snapshot(t, c, n.URL, "chat", &chat)
-		if len(lobby()) == 1 {
-			break
-		}
-	}
+	// The channel join is asynchronous: a later snapshot shows it.
+	snapshot(t, c, n.URL, "chat", &chat, func() bool { return len(lobby()) == 1 })
 	if chat.Users != 1 || strings.Join(lobby(), ",") != "ann" {
 		t.Fatalf("chat snapshot %+v: want ann in lobby", chat)
 	}

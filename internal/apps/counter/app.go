@@ -259,17 +259,18 @@ func (a *App) latestEvents(w http.ResponseWriter, r *http.Request) {
 // latestHours lists the hours of today and the days before, then the running hour.
 func (a *App) latestHours(w http.ResponseWriter, r *http.Request) {
 	now := a.unix()
-	hs, err := a.hoursFrom(r.Context(), dayOf(now)-int64(a.cfg.HistoryDays)*86400, now)
+	s, err := a.db.stats(r.Context(), now)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	hs, err := a.hoursFrom(r.Context(), dayOf(now)-int64(a.cfg.HistoryDays)*86400, now, s)
 	a.answer(w, r, hs, err)
 }
 
-// hoursFrom is the hours from from on, then the running hour (from the running counts).
-func (a *App) hoursFrom(ctx context.Context, from, now int64) ([]Hour, error) {
+// hoursFrom is the hours from from on, then the running hour (from s, the running counts).
+func (a *App) hoursFrom(ctx context.Context, from, now int64, s Stats) ([]Hour, error) {
 	hs, err := a.db.hours(ctx, from, now)
-	if err != nil {
-		return nil, err
-	}
-	s, err := a.db.stats(ctx, now)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +330,7 @@ func (v view) Snapshot(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	hours, err := a.hoursFrom(ctx, dayOf(now), now)
+	hours, err := a.hoursFrom(ctx, dayOf(now), now, stats)
 	if err != nil {
 		return nil, err
 	}

@@ -44,9 +44,10 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// App names the app the sockets serve, as the console shows it.
 	App string
-	// QueueBytes bounds a WebSocket connection's outbound queue, as limits.queue_bytes does
-	// the native connections'; a connection that would outgrow it is closed as a slow
-	// consumer, and its client reconnects. 0 is no bound.
+	// QueueBytes bounds what waits to be sent to one socket (a WebSocket's queue, a
+	// long-polling socket's buffer between polls), as limits.queue_bytes does the native
+	// connections'; a socket that would outgrow it is closed as a slow consumer, and its
+	// client reconnects. 0 is no bound.
 	QueueBytes int
 	// Hub and Channel: the broadcasts published on Channel (Server.Broadcast) reach this
 	// node's sockets.
@@ -270,8 +271,8 @@ func (s *Server) Broadcast(ctx context.Context, room, event string, v any) error
 var closeCommand = []byte("close")
 
 // CloseRoom disconnects every socket in room, on every node (through the hub channel, as a
-// broadcast). The sockets are told nothing first; their clients may reconnect, as after any
-// disconnect, so revoke what they would identify with first.
+// broadcast), with socket.io's server disconnect, after which socket.io clients do not
+// reconnect by themselves (a page reload would: revoke what it would identify with first).
 func (s *Server) CloseRoom(ctx context.Context, room string) error {
 	if room == "" || strings.ContainsRune(room, '\n') {
 		return fmt.Errorf("sio: close room %q: a room name, without a newline", room)
@@ -300,7 +301,7 @@ func (r *relay) Deliver(ev *hub.Event) {
 		opts.Rooms.Add(socket.Room(room))
 	}
 	if bytes.Equal(event, closeCommand) {
-		// CloseRoom: every local socket of the room has its transport closed.
+		// CloseRoom: every local socket of the room gets the server disconnect.
 		r.s.io.In(socket.Room(room)).DisconnectSockets(false)
 		return
 	}

@@ -145,7 +145,9 @@ func (w *websocket) onMessage(data types.BufferInterface) {
 // emitted once they are written. A Send that would outgrow the bound closes the connection
 // with ErrSlowConsumer instead.
 func (w *websocket) Send(packets []*packet.Packet) {
-	fs := make([]frame, 0, max(len(packets), 1))
+	// Most Sends carry one packet: their frames stay on the stack (push copies them).
+	var buf [4]frame
+	fs := buf[:0]
 	n := 0
 	for _, p := range packets {
 		f, err := w.frame(p)

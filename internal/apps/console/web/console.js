@@ -247,7 +247,7 @@ $('signout').addEventListener('click', async () => {
 $('search-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const q = $('search').value.trim();
-  if (q.includes(':') || q) location.hash = '#/channels/' + encodeURIComponent(q);
+  if (q) location.hash = '#/channels/' + encodeURIComponent(q);
 });
 $('search').addEventListener('input', () => listChannels());
 

@@ -2,7 +2,7 @@
 const $ = (id) => document.getElementById(id);
 let base = '';
 let sender = null;
-let viewer = null;
+let viewer = null; // stops the current viewer socket
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const wsURL = (path) => location.origin.replace(/^http/, 'ws') + base + path;
 
@@ -13,6 +13,28 @@ async function post(path, body) {
   return data;
 }
 
+// again reopens a stream socket after a restart or drain (any close but 1000, the stream's
+// end), with a jittered delay, as every client of a node must.
+// It returns what stops it.
+function again(open, onEnd) {
+  let tries = 0;
+  let stopped = false;
+  let sock = null;
+  const connect = () => {
+    if (stopped) return;
+    sock = open();
+    sock.addEventListener('open', () => { tries = 0; });
+    sock.addEventListener('close', (e) => {
+      if (stopped) return;
+      if (e.code === 1000) { onEnd(); return; }
+      tries++;
+      setTimeout(connect, Math.random() * Math.min(10000, 500 * 2 ** tries));
+    });
+  };
+  connect();
+  return () => { stopped = true; sock?.close(); };
+}
+
 $('start').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
@@ -20,16 +42,20 @@ $('start').addEventListener('submit', async (e) => {
     const { claimToken } = await post('/v0/auth/dev/claim', { name: $('name').value });
     const { twizzleAccessToken: token } = await post('/v0/claim?claimToken=' + encodeURIComponent(claimToken));
     const { stream } = await post('/v0/streams?twizzleAccessToken=' + encodeURIComponent(token));
-    sender = new WebSocket(wsURL(`/v0/streams/${stream.streamID}/socket?twizzleAccessToken=${encodeURIComponent(token)}`));
-    sender.onopen = () => {
-      sender.send(JSON.stringify({ event: 'reset', data: { state: 'solved' } }));
-      $('stream-id').textContent = stream.streamID;
-      $('moves').hidden = false;
-      $('start').hidden = true;
-      $('status').textContent = 'streaming';
-      refresh();
-    };
-    sender.onclose = () => { $('status').textContent = 'the stream socket closed'; };
+    let first = true;
+    again(() => {
+      sender = new WebSocket(wsURL(`/v0/streams/${stream.streamID}/socket?twizzleAccessToken=${encodeURIComponent(token)}`));
+      sender.onopen = () => {
+        if (first) sender.send(JSON.stringify({ event: 'reset', data: { state: 'solved' } }));
+        first = false;
+        $('stream-id').textContent = stream.streamID;
+        $('moves').hidden = false;
+        $('start').hidden = true;
+        $('status').textContent = 'streaming';
+        refresh();
+      };
+      return sender;
+    }, () => { $('status').textContent = 'the stream ended'; });
   } catch (err) {
     $('status').textContent = 'could not start: ' + err.message;
   }
@@ -53,17 +79,19 @@ async function refresh() {
 $('refresh').addEventListener('click', refresh);
 
 function watch(id) {
-  if (viewer) viewer.close();
+  viewer?.(); // stop watching the one before
   $('received').innerHTML = '';
   $('watching').textContent = id;
-  viewer = new WebSocket(wsURL(`/v0/streams/${id}/socket`));
-  viewer.onmessage = (e) => {
-    const m = JSON.parse(e.data);
-    const li = document.createElement('li');
-    li.textContent = `${m.event} ${JSON.stringify(m.data)} · ${m.timestampHuman}`;
-    $('received').append(li);
-  };
-  viewer.onclose = () => { $('watching').textContent = id + ' (ended)'; };
+  viewer = again(() => {
+    const sock = new WebSocket(wsURL(`/v0/streams/${id}/socket`));
+    sock.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      const li = document.createElement('li');
+      li.textContent = `${m.event} ${JSON.stringify(m.data)} · ${m.timestampHuman}`;
+      $('received').append(li);
+    };
+    return sock;
+  }, () => { $('watching').textContent = id + ' (ended)'; });
 }
 
 fetch('../api/session').then((r) => r.json()).then((s) => { if (s.prefixes?.streams !== undefined) base = s.prefixes.streams; refresh(); }).catch(refresh);

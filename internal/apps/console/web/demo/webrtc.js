@@ -75,7 +75,15 @@ $('room-form').addEventListener('submit', async (e) => {
     say(`offer published under "${tag}"; waiting for an answer…`);
     let since = 0;
     for (;;) {
-      const { answers } = await rpc('poll', { since });
+      let answers = [];
+      try {
+        ({ answers } = await rpc('poll', { since }));
+      } catch (err) {
+        // The node restarting or draining: keep polling (the offer is in the store).
+        say(`waiting for an answer (the server said: ${err.message}; retrying)…`);
+        await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
+        continue;
+      }
       const mine = answers.find((a) => a.offerId === offerId);
       if (mine) {
         await pc.setRemoteDescription({ type: 'answer', sdp: mine.sdp });
