@@ -6,6 +6,8 @@
 // rates (examples/load.json does).
 //
 //   node bench/chat-load.mjs --url http://127.0.0.1:8080 --users 800 --channels 20 --rate 100 --duration 10
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { io } from 'sio4';
 import { collect, loopback, now, report, workers } from './lib/load.mjs';
@@ -19,6 +21,9 @@ const { values: o } = parseArgs({
     duration: { type: 'string', default: '10' },
     procs: { type: 'string', default: '2' },
     worker: { type: 'string' },
+    // pid: the server's process, whose CPU over the posting (from the first post to the
+    // last delivery's wait) is printed as "server cpu ticks: N" (sign-ups are left out).
+    pid: { type: 'string' },
   },
 });
 const users = Number(o.users); const nch = Number(o.channels); const rate = Number(o.rate);
@@ -29,13 +34,25 @@ if (!(users > 0 && users <= 2000 && nch > 0 && nch <= 100 && rate > 0 && duratio
 }
 const base = o.url + '/chat';
 
-async function rest(method, path, body, token) {
-  const res = await fetch(base + path + (token ? `?auth=${token}` : ''), {
-    method, headers: { 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+// rest calls the REST API over kept-alive connections (node:http: fetch cost the posting
+// process several times the CPU, on the cores the server and the sockets share).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+function rest(method, path, body, token) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(base + path + (token ? `?auth=${token}` : ''), { method, agent, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let data;
+        try { data = JSON.parse(text); } catch { return reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 80)}`)); }
+        if (res.statusCode !== 200 || data.error) return reject(new Error(`${method} ${path}: ${res.statusCode} ${data.error ?? ''}`));
+        resolve(data);
+      });
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
   });
-  const data = await res.json();
-  if (!res.ok || data.error) throw new Error(`${method} ${path}: ${res.status} ${data.error ?? ''}`);
-  return data;
 }
 
 if (o.worker !== undefined) {
@@ -89,6 +106,8 @@ if (o.worker !== undefined) {
   await Promise.all(Array.from({ length: procs }, (_, i) => w.next(i, 'ready')));
   console.log(`${users} users signed in, connected and settled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   // Posts at the rate, from every user in turn, into its channel.
+  const ticks = () => { const f = readFileSync(`/proc/${o.pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+  const ticks0 = o.pid ? ticks() : 0;
   const every = 1000 / rate; const start = now(); let sent = 0; let failed = 0; const posts = [];
   while (now() - start < duration * 1000) {
     const k = sent % users;
@@ -99,6 +118,7 @@ if (o.worker !== undefined) {
   }
   await Promise.all(posts);
   await new Promise((r) => setTimeout(r, 3000)); // the last deliveries
+  if (o.pid) console.log(`server cpu ticks: ${ticks() - ticks0}`);
   const { received, samples, pct } = await collect(w, procs);
   const expected = (sent - failed) * users;
   console.log(`${users} users in ${nch} channels; posted ${sent} (${failed} failed) at ${rate}/s`);

@@ -151,7 +151,7 @@ func (s *server) HandleUpgrade(ctx *types.HttpContext) {
 		// delegate to ws
 		// Switchboard patch: the connection gathers a Send's frames into one write, and bounds
 		// its outbound queue.
-		gr := transports.GatherResponse{ResponseWriter: ctx.Response(), QueueBytes: s.Opts().QueueBytes()}
+		gr := transports.GatherResponse{ResponseWriter: ctx.Response(), QueueBytes: s.Opts().QueueBytes(), WriteDelay: s.Opts().WriteDelay()}
 		if conn, err := ws.Upgrade(gr, ctx.Request(), ctx.ResponseHeaders().All()); err != nil {
 			s.emitAbortRequest(ctx, BAD_REQUEST, map[string]any{"name": "UPGRADE_FAILURE"})
 			serverLog.Debug("websocket error before upgrade: %s", err.Error())

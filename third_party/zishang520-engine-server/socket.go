@@ -521,6 +521,18 @@ func (s *socket) Write(
 	return s
 }
 
+// WriteBroadcast writes a broadcast's encoded packet (Switchboard patch): by the fast path
+// when it applies (see sendFrame), which needs no copy of it; otherwise as Write does, with a
+// copy of its own, since every recipient reads the same packet.
+func (s *socket) WriteBroadcast(data types.BufferInterface, options *packet.Options) {
+	if options != nil && options.Shared != nil {
+		if state := s.ReadyState(); state == "closing" || state == "closed" || s.sendFrame(options) {
+			return
+		}
+	}
+	s.sendPacket(packet.MESSAGE, data.Clone(), options, nil)
+}
+
 // Sends a packet.
 func (s *socket) sendPacket(
 	packetType packet.Type,
@@ -529,6 +541,10 @@ func (s *socket) sendPacket(
 	callback SendCallback,
 ) {
 	if readystate := s.ReadyState(); readystate != "closing" && readystate != "closed" {
+		if callback == nil && options != nil && options.Shared != nil && packetType == packet.MESSAGE && s.sendFrame(options) {
+			return
+		}
+
 		socketLog.Debug(`sending packet "%s" (%p)`, packetType, data)
 
 		// Clone options to avoid data races when the same Options pointer
@@ -576,6 +592,23 @@ func (s *socket) sendPacket(
 
 		s.flush()
 	}
+}
+
+// sendFrame is the fast path of a broadcast's packet (Switchboard patch): onto a WebSocket
+// transport's queue directly, without a packet in the buffer or its events (see
+// transports.FrameSender). It reports false, having done nothing, when the transport takes
+// no frames or packets wait in the buffer: those go first, and this one after them.
+func (s *socket) sendFrame(options *packet.Options) bool {
+	fs, ok := s.Transport().(transports.FrameSender)
+	if !ok {
+		return false
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if s.writeBuffer.Len() != 0 || s.ReadyState() == "closed" {
+		return false
+	}
+	return fs.SendFrame(options)
 }
 
 // Attempts to flush the packets buffer.

@@ -277,7 +277,20 @@ func (a *adapter) apply(opts *BroadcastOptions, callback func(*Socket)) {
 	rooms := opts.Rooms
 	except := a.computeExceptSids(opts.Except)
 
-	if rooms != nil && rooms.Len() > 0 {
+	if rooms != nil && rooms.Len() == 1 {
+		// One room (Switchboard patch): its members are distinct, so no set of the sockets
+		// already written to is built (a map of every recipient, per broadcast).
+		if _ids, ok := a.rooms.Load(rooms.Keys()[0]); ok {
+			for _, id := range _ids.Keys() {
+				if except.Has(id) {
+					continue
+				}
+				if socket, ok := a.nsp.Sockets().Load(id); ok && socket.Connected() {
+					callback(socket)
+				}
+			}
+		}
+	} else if rooms != nil && rooms.Len() > 0 {
 		ids := types.NewSet[SocketId]()
 		for _, room := range rooms.Keys() {
 			if _ids, ok := a.rooms.Load(room); ok {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/v3/pkg/log"
@@ -187,12 +188,25 @@ func (c *Client) WriteToEngine(encodedPackets []types.BufferInterface, opts *Wri
 	}
 
 	eio3 := c.conn.Protocol() == 3
+	// A broadcast's packet goes through the patched engine's WriteBroadcast, which copies it
+	// only when it cannot take its fast path (Switchboard patch).
+	bw, broadcast := c.conn.(broadcastWriter)
+	broadcast = broadcast && opts.Options.Shared != nil
 	for _, encodedPacket := range encodedPackets {
 		if eio3 {
 			encodedPacket = asciiJSON(encodedPacket)
 		}
+		if broadcast {
+			bw.WriteBroadcast(encodedPacket, &opts.Options)
+			continue
+		}
 		c.conn.Write(encodedPacket.Clone(), &opts.Options, nil)
 	}
+}
+
+// broadcastWriter is the patched engine socket's way in for a broadcast's packets.
+type broadcastWriter interface {
+	WriteBroadcast(data types.BufferInterface, options *packet.Options)
 }
 
 // asciiJSON returns an encoded packet whose JSON holds no character beyond ASCII, each

@@ -49,8 +49,9 @@ type App struct {
 	commits    *committer
 	stop       func() // the committer and the relay
 	reg        *transport.Registry
-	origins    []string // the node's cors_origins, for socket.io's upgrades
-	queueBytes int      // the node's limits.queue_bytes, for socket.io's WebSocket connections
+	origins    []string      // the node's cors_origins, for socket.io's upgrades
+	queueBytes int           // the node's limits.queue_bytes, for socket.io's WebSocket connections
+	writeDelay time.Duration // limits.write_delay, for the socket.io WebSockets
 }
 
 // Hub channels: the broadcasts to every socket, and the presence of connected sockets.
@@ -62,7 +63,7 @@ const (
 // New builds the counter of d's configuration.
 func New(d module.Deps) (*App, error) {
 	c := *Settings(d.Config)
-	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins, queueBytes: d.Config.Limits.QueueBytes,
+	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins, queueBytes: d.Config.Limits.QueueBytes, writeDelay: d.Config.Limits.WriteDelay.D(),
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
 	a.commits = newCommitter(a.db, a.log)
@@ -80,7 +81,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, App: Name,
+		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, WriteDelay: a.writeDelay, App: Name,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {

@@ -49,6 +49,10 @@ type Options struct {
 	// connections'; a socket that would outgrow it is closed as a slow consumer, and its
 	// client reconnects. 0 is no bound.
 	QueueBytes int
+	// WriteDelay makes a WebSocket's woken writer wait this long before writing, so that
+	// what is sent meanwhile shares the write, as limits.write_delay does for the native
+	// connections: throughput for latency. 0 writes at once.
+	WriteDelay time.Duration
 	// Hub and Channel: the broadcasts published on Channel (Server.Broadcast) reach this
 	// node's sockets.
 	Hub     *hub.Hub
@@ -91,6 +95,7 @@ func New(o Options) (*Server, error) {
 	opts.SetMaxHttpBufferSize(o.MaxPayload)
 	opts.SetConnectTimeout(o.ConnectTimeout.D())
 	opts.SetQueueBytes(o.QueueBytes)
+	opts.SetWriteDelay(o.WriteDelay)
 	io := socket.NewServer(nil, opts)
 	s := &Server{
 		io: io, hub: o.Hub, channel: o.Channel, eio: io.ServeHandler(opts), reg: o.Registry, log: o.Log,

@@ -355,6 +355,43 @@ func TestBroadcastRooms(t *testing.T) {
 	}
 }
 
+// TestBroadcastKeepsOrderWithEmits: a broadcast's packet takes the engine's fast path (onto
+// the WebSocket queue directly, PATCHES.md) and a socket's own emit the buffered one; sent
+// alternately from one goroutine, they arrive in the order sent.
+func TestBroadcastKeepsOrderWithEmits(t *testing.T) {
+	for _, delay := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run("write_delay="+delay.String(), func(t *testing.T) { broadcastsInOrder(t, delay) })
+	}
+}
+
+// broadcastsInOrder runs TestBroadcastKeepsOrderWithEmits with a write delay (the writer
+// pauses that long before each write, so what is sent meanwhile shares it).
+func broadcastsInOrder(t *testing.T, delay time.Duration) {
+	const n = 200
+	var srv *sio.Server
+	ready := make(chan struct{})
+	srv, url := server(t, func(s *sio.Socket) {
+		s.On("go", func(any) {
+			<-ready
+			for i := range n {
+				if i%2 == 0 {
+					s.Emit("n", i)
+				} else if err := srv.Broadcast(context.Background(), "", "n", i); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}, func(o *sio.Options) { o.WriteDelay = delay })
+	close(ready)
+	c := siotest.Dial(t, url+"/socket.io/")
+	c.Send(`42["go"]`)
+	for i := range n {
+		if got, want := c.Read(), `42["n",`+strconv.Itoa(i)+`]`; got != want {
+			t.Fatalf("message %d: got %q, want %q", i, got, want)
+		}
+	}
+}
+
 // TestSlowConsumerIsCutOff: a socket whose client stops reading is closed once its WebSocket
 // outbound queue outgrows QueueBytes (the patched Engine.IO transport, PATCHES.md), counted
 // as a "slow" disconnect like a native connection's, and its client is free to reconnect; a

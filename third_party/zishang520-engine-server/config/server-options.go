@@ -36,6 +36,10 @@ type (
 		GetRawQueueBytes() types.Optional[int]
 		QueueBytes() int
 
+		SetWriteDelay(time.Duration)
+		GetRawWriteDelay() types.Optional[time.Duration]
+		WriteDelay() time.Duration
+
 		SetAllowRequest(AllowRequest)
 		GetRawAllowRequest() types.Optional[AllowRequest]
 		AllowRequest() AllowRequest
@@ -94,6 +98,7 @@ type (
 		// WebSocket's queue, a long-polling socket's buffer between polls) before it is closed
 		// as a slow consumer (transports.ErrSlowConsumer); 0 is no bound.
 		queueBytes types.Optional[int]
+		writeDelay types.Optional[time.Duration]
 
 		// A function that receives a given handshake or upgrade request as its first parameter,
 		// and can decide whether to continue. Returning an error indicates that the request was rejected.
@@ -160,6 +165,9 @@ func (s *ServerOptions) Assign(data ServerOptionsInterface) ServerOptionsInterfa
 	}
 	if data.GetRawQueueBytes() != nil {
 		s.SetQueueBytes(data.QueueBytes())
+	}
+	if data.GetRawWriteDelay() != nil {
+		s.SetWriteDelay(data.WriteDelay())
 	}
 	if data.GetRawAllowRequest() != nil {
 		s.SetAllowRequest(data.AllowRequest())
@@ -430,4 +438,20 @@ func (s *ServerOptions) IdleTimeout() time.Duration {
 	}
 
 	return s.idleTimeout.Get()
+}
+
+// Switchboard patch: a WebSocket connection's writer, once woken, waits this long before it
+// writes, so that what is sent meanwhile shares the write (as the native connections'
+// limits.write_delay): throughput for latency. 0 writes at once.
+func (s *ServerOptions) SetWriteDelay(d time.Duration) {
+	s.writeDelay = types.NewSome(d)
+}
+func (s *ServerOptions) GetRawWriteDelay() types.Optional[time.Duration] {
+	return s.writeDelay
+}
+func (s *ServerOptions) WriteDelay() time.Duration {
+	if s.writeDelay == nil {
+		return 0
+	}
+	return s.writeDelay.Get()
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // gatherMax bounds what a connection holds back before writing.
@@ -25,6 +26,8 @@ type GatherConn struct {
 	net.Conn
 	// QueueBytes bounds the connection's outbound queue (0: no bound); see outbound.go.
 	QueueBytes int
+	// WriteDelay is how long the connection's writer waits, once woken, before it writes.
+	WriteDelay time.Duration
 	mu         sync.Mutex
 	held       bool
 	buf        *[]byte
@@ -46,6 +49,19 @@ func (g *GatherConn) Write(p []byte) (int, error) {
 	}
 	*g.buf = append(*g.buf, p...)
 	return len(p), nil
+}
+
+// SetWriteDeadline moves the connection's write deadline, except while writes are held: the
+// gathered write keeps the deadline its writer set before hold. gorilla sets the deadline
+// again for every frame it writes, and each set re-arms a runtime timer.
+func (g *GatherConn) SetWriteDeadline(t time.Time) error {
+	g.mu.Lock()
+	held := g.held
+	g.mu.Unlock()
+	if held {
+		return nil
+	}
+	return g.Conn.SetWriteDeadline(t)
 }
 
 // hold starts gathering.
@@ -84,7 +100,8 @@ func (g *GatherConn) flushLocked() error {
 // GatherResponse makes a WebSocket upgrade hijack a GatherConn.
 type GatherResponse struct {
 	http.ResponseWriter
-	QueueBytes int // the connection's outbound bound
+	QueueBytes int           // the connection's outbound bound
+	WriteDelay time.Duration // the connection's writer's wait before writing
 }
 
 // Hijack hands the connection over wrapped in a GatherConn.
@@ -97,5 +114,5 @@ func (r GatherResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &GatherConn{Conn: c, QueueBytes: r.QueueBytes}, brw, nil
+	return &GatherConn{Conn: c, QueueBytes: r.QueueBytes, WriteDelay: r.WriteDelay}, brw, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ws "github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 )
 
 // ErrSlowConsumer is the transport error of a connection whose outbound queue outgrew its
@@ -108,13 +109,22 @@ func (q *outbound) isClosed() bool {
 	return q.closed
 }
 
+// yield is a woken writer's pause by default: yield twice, so that under load the writer
+// goes behind every other runnable goroutine and what is sent meanwhile shares its write
+// (coalescing that grows with load; on an idle server this costs about a microsecond). The
+// native connections do the same.
+func yield() {
+	runtime.Gosched()
+	runtime.Gosched()
+}
+
 // writeLoop writes until the queue is empty.
 func (w *websocket) writeLoop() {
-	// Yield twice before writing: under load the writer goes behind every other runnable
-	// goroutine, so what is sent meanwhile shares its write (coalescing that grows with load;
-	// on an idle server this costs about a microsecond). The native connections do the same.
-	runtime.Gosched()
-	runtime.Gosched()
+	if w.pause != nil {
+		w.pause()
+	} else {
+		yield()
+	}
 	var batch []frame
 	for {
 		var then func()
@@ -138,10 +148,28 @@ func (w *websocket) writeLoop() {
 	}
 }
 
+// FrameSender is a transport that takes a broadcast's packet straight onto its outbound
+// queue. The socket's fast path uses it for packets that share a pre-encoded frame: no packet
+// is buffered, and no "packetCreate", "flush" or "drain" event is emitted for them. Those
+// events were most of a broadcast's cost per recipient, and neither socket.io nor
+// Switchboard listens to them.
+type FrameSender interface {
+	SendFrame(o *packet.Options) bool
+}
+
 // writeFrames writes batch in one syscall and counts the Sends it completes.
 func (w *websocket) writeFrames(batch []frame) (sends int, err error) {
-	_ = w.socket.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	// The deadline is moved at most once a second (so a write may have 9 to 10 s): setting
+	// it re-arms a runtime timer, a cost per write that showed in profiles (gorilla sets it
+	// again for every frame, which a held GatherConn ignores).
 	g, gathering := w.socket.NetConn().(*GatherConn)
+	if now := time.Now(); now.After(w.deadline) {
+		_ = w.socket.SetWriteDeadline(now.Add(WriteTimeout))
+		if gathering {
+			_ = g.Conn.SetWriteDeadline(now.Add(WriteTimeout))
+		}
+		w.deadline = now.Add(time.Second)
+	}
 	if gathering {
 		g.hold()
 	}

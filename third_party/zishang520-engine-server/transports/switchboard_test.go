@@ -3,9 +3,13 @@ package transports
 // Tests of Switchboard's patches (see ../PATCHES.md).
 
 import (
+	"bufio"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	ws "github.com/gorilla/websocket"
 	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
@@ -127,5 +131,149 @@ func TestOutbound(t *testing.T) {
 	}
 	if _, ok := (&outbound{}).push([]frame{f(strings.Repeat("x", 1<<20))}, 1<<20); !ok {
 		t.Fatal("a queue without a bound refused a push")
+	}
+}
+
+// deadlineConn records the write deadlines that reach the network connection.
+type deadlineConn struct {
+	countingConn
+	deadlines []time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
+
+// TestGatherConnDeadline: while writes are held the connection keeps the deadline its writer
+// set (gorilla sets one per frame, each re-arming a timer); outside hold a deadline goes
+// through.
+func TestGatherConnDeadline(t *testing.T) {
+	under := &deadlineConn{}
+	g := &GatherConn{Conn: under}
+	at := time.Now().Add(time.Minute)
+	_ = g.SetWriteDeadline(at)
+	g.hold()
+	_ = g.SetWriteDeadline(at.Add(time.Second))
+	_ = g.release()
+	_ = g.SetWriteDeadline(at.Add(2 * time.Second))
+	if len(under.deadlines) != 2 || !under.deadlines[0].Equal(at) || !under.deadlines[1].Equal(at.Add(2*time.Second)) {
+		t.Fatalf("deadlines %v: want the two set outside hold", under.deadlines)
+	}
+}
+
+// writeCounter counts the writes that reach the network, and passes them on.
+type writeCounter struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// pipeTransport is a WebSocket transport over a GatherConn on an in-memory pipe, as the
+// engine builds one after an upgrade, and the client's end.
+func pipeTransport(t *testing.T) (Transport, *ws.Conn, *writeCounter) {
+	t.Helper()
+	clientRaw, serverRaw := net.Pipe()
+	t.Cleanup(func() { _ = clientRaw.Close(); _ = serverRaw.Close() })
+	dialed := make(chan *ws.Conn, 1)
+	go func() {
+		d := &ws.Dialer{NetDial: func(string, string) (net.Conn, error) { return clientRaw, nil }}
+		c, resp, err := d.Dial("ws://localhost/socket.io/?EIO=4&transport=websocket", nil)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		dialed <- c
+	}()
+	req, err := http.ReadRequest(bufio.NewReader(serverRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req.WithContext(t.Context())
+	counter := &writeCounter{Conn: serverRaw}
+	g := &GatherConn{Conn: counter}
+	serverWS, err := (&ws.Upgrader{}).Upgrade(&hijackResponseWriter{conn: g}, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := <-dialed
+	if client == nil {
+		t.FailNow()
+	}
+	ctx := types.NewHttpContext(&hijackResponseWriter{conn: g}, req)
+	ctx.Websocket = &types.WebSocketConn{EventEmitter: types.NewEventEmitter(), Conn: serverWS}
+	return NewWebSocket(ctx), client, counter
+}
+
+// TestSendFrame: a broadcast's packet goes onto the queue as its shared prepared frame, in
+// order with Sends, and only Sends report "drain"; a packet without a pre-encoded frame is
+// refused, left to the parser's path.
+func TestSendFrame(t *testing.T) {
+	tr, client, _ := pipeTransport(t)
+	drains := make(chan struct{}, 8)
+	_ = tr.On("drain", func(...any) { drains <- struct{}{} })
+
+	fs, ok := tr.(FrameSender)
+	if !ok {
+		t.Fatal("the WebSocket transport is not a FrameSender")
+	}
+	if fs.SendFrame(&packet.Options{}) {
+		t.Fatal("a packet without a pre-encoded frame was taken")
+	}
+	shared := &packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["n",1]`), Shared: &packet.Shared{}}
+	if !fs.SendFrame(shared) || !fs.SendFrame(shared) {
+		t.Fatal("a broadcast's packet was refused")
+	}
+	tr.Send([]*packet.Packet{{Type: packet.MESSAGE, Data: types.NewStringBufferString(`42["n",2]`)}})
+	for _, want := range []string{`42["n",1]`, `42["n",1]`, `442["n",2]`} {
+		_, got, err := client.ReadMessage()
+		if err != nil || string(got) != want {
+			t.Fatalf("read %q (%v), want %q", got, err, want)
+		}
+	}
+	// Once the writer is idle every drain it will report has been reported: the Send's alone.
+	for wait := time.Now().Add(10 * time.Second); !tr.(*websocket).out.idle(); time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the writer did not go idle")
+		}
+	}
+	if n := len(drains); n != 1 {
+		t.Fatalf("%d drains, want 1 (the Send's): a broadcast's frame reported drain", n)
+	}
+}
+
+// idle reports whether the writer has stopped.
+func (q *outbound) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.running
+}
+
+// TestWriterPause: what is queued while a woken writer pauses (a yield, or the write delay)
+// goes out in its one write.
+func TestWriterPause(t *testing.T) {
+	tr, client, counter := pipeTransport(t)
+	release := make(chan struct{})
+	tr.(*websocket).pause = func() { <-release }
+	before := counter.writes.Load()
+	fs := tr.(FrameSender)
+	for i := range 3 {
+		fs.SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["n",` + string(rune('0'+i)) + `]`), Shared: &packet.Shared{}})
+	}
+	close(release)
+	for i := range 3 {
+		_, got, err := client.ReadMessage()
+		if want := `42["n",` + string(rune('0'+i)) + `]`; err != nil || string(got) != want {
+			t.Fatalf("read %q (%v), want %q", got, err, want)
+		}
+	}
+	if n := counter.writes.Load() - before; n != 1 {
+		t.Fatalf("%d writes for three frames queued during the pause, want 1", n)
 	}
 }

@@ -23,6 +23,10 @@ type websocket struct {
 
 	socket *types.WebSocketConn
 	out    outbound // Switchboard patch: replaces upstream's unbounded write queue
+	// deadline is when the writer next moves the write deadline (only the writer reads it).
+	deadline time.Time
+	// pause is what a woken writer does before it writes: yield, or wait the write delay.
+	pause func()
 }
 
 // WebSocket transport
@@ -49,6 +53,10 @@ func (w *websocket) Construct(ctx *types.HttpContext) {
 	w.socket = ctx.Websocket
 	if g, ok := w.socket.NetConn().(*GatherConn); ok {
 		w.out.max = g.QueueBytes
+		w.pause = yield
+		if d := g.WriteDelay; d > 0 {
+			w.pause = func() { time.Sleep(d) }
+		}
 	}
 
 	_ = w.socket.On("error", func(errs ...any) {
@@ -163,6 +171,29 @@ func (w *websocket) Send(packets []*packet.Packet) {
 		fs = append(fs, frame{}) // still one "drain", as upstream
 	}
 	fs[len(fs)-1].last = true
+	w.enqueue(fs, n)
+}
+
+// SendFrame queues a broadcast's packet, which carries its pre-encoded frame and the holder
+// its recipients share the prepared message in, with no "drain" once it is written: the
+// socket's fast path (Switchboard patch; see FrameSender). It reports false, having queued
+// nothing, for a packet that needs the parser (no pre-encoded frame, or per-message deflate).
+func (w *websocket) SendFrame(o *packet.Options) bool {
+	if o == nil || o.WsPreEncodedFrame == nil || w.PerMessageDeflate() != nil {
+		return false
+	}
+	f, err := preparedFrame(o)
+	if err != nil {
+		wsLog.Debug(`SendFrame Error "%s"`, err.Error())
+		go w._error(err)
+		return true
+	}
+	w.enqueue([]frame{f}, f.n)
+	return true
+}
+
+// enqueue puts fs on the outbound queue and starts the writer if it was idle.
+func (w *websocket) enqueue(fs []frame, n int) {
 	start, ok := w.out.push(fs, n)
 	if !ok {
 		// Not on the caller's goroutine: it holds the socket's flush lock, which closing takes.
@@ -187,15 +218,7 @@ func (w *websocket) frame(p *packet.Packet) (frame, error) {
 			compress = false
 		}
 		if w.PerMessageDeflate() == nil && o.WsPreEncodedFrame != nil {
-			mt := ws.BinaryMessage
-			if _, ok := o.WsPreEncodedFrame.(*types.StringBuffer); ok {
-				mt = ws.TextMessage
-			}
-			pm, err := prepared(mt, o)
-			if err != nil {
-				return frame{}, err
-			}
-			return frame{pm: pm, n: o.WsPreEncodedFrame.Len()}, nil
+			return preparedFrame(o)
 		}
 	}
 	data, err := w.Parser().EncodePacket(p, w.SupportsBinary())
@@ -214,6 +237,20 @@ func (w *websocket) frame(p *packet.Packet) (frame, error) {
 		b = []byte{}
 	}
 	return frame{mt: mt, data: b, comp: compress, n: len(b)}, nil
+}
+
+// preparedFrame is the frame of a packet with a pre-encoded frame: the prepared message its
+// broadcast's recipients share.
+func preparedFrame(o *packet.Options) (frame, error) {
+	mt := ws.BinaryMessage
+	if _, ok := o.WsPreEncodedFrame.(*types.StringBuffer); ok {
+		mt = ws.TextMessage
+	}
+	pm, err := prepared(mt, o)
+	if err != nil {
+		return frame{}, err
+	}
+	return frame{pm: pm, n: o.WsPreEncodedFrame.Len()}, nil
 }
 
 // OnClose releases the write queue and hijacked connection for every close path,
