@@ -120,3 +120,68 @@ func TestSQLiteSurvivesReopen(t *testing.T) {
 		t.Fatalf("after reopen: %q %v", body, err)
 	}
 }
+
+// TestTxStmt: a statement Prepare made serves every transaction after, from many goroutines
+// at once, and a rolled-back transaction leaves it usable; one it did not make is prepared for
+// its transaction alone.
+func TestTxStmt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "stmt", migrations); err != nil {
+			t.Fatal(err)
+		}
+		const insert = `INSERT INTO notes (body) VALUES ($1)`
+		// Not prepared yet: prepared for the transaction alone.
+		if err := db.Tx(ctx, func(tx *sql.Tx) error {
+			s, err := db.TxStmt(ctx, tx, insert)
+			if err != nil {
+				return err
+			}
+			_, err = s.ExecContext(ctx, "unprepared")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Prepare(ctx, insert, insert); err != nil {
+			t.Fatal(err)
+		}
+		insertTx := func(body string) error {
+			return db.Tx(ctx, func(tx *sql.Tx) error {
+				s, err := db.TxStmt(ctx, tx, insert)
+				if err != nil {
+					return err
+				}
+				_, err = s.ExecContext(ctx, body)
+				return err
+			})
+		}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if err := insertTx("note " + string(rune('a'+i))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		rollback := errors.New("rolled back")
+		if err := db.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := db.TxStmt(ctx, tx, insert); err != nil {
+				return err
+			}
+			return rollback
+		}); !errors.Is(err, rollback) {
+			t.Fatalf("rollback: %v", err)
+		}
+		if err := insertTx("after"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM notes`).Scan(&n); err != nil || n != 10 {
+			t.Fatalf("%d notes (%v), want 10", n, err)
+		}
+		if err := db.Prepare(ctx, `NOT SQL`); err == nil {
+			t.Fatal("a statement that does not parse was prepared")
+		}
+	})
+}

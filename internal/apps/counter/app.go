@@ -77,6 +77,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.db.Migrate(ctx, "counter", migrations); err != nil {
 		return err
 	}
+	if err := a.db.Prepare(ctx, batchStatements...); err != nil {
+		return err
+	}
 	commitCtx, stop := context.WithCancel(context.Background())
 	go a.commits.run(commitCtx)
 	var err error

@@ -184,12 +184,5 @@ func release(batch []record) {
 
 func (c *committer) store(batch []record) error {
 	ctx := context.Background()
-	return c.db.Tx(ctx, func(tx *sql.Tx) error {
-		for _, r := range batch {
-			if err := r.apply(ctx, tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return c.db.Tx(ctx, func(tx *sql.Tx) error { return c.db.storeBatch(ctx, tx, batch) })
 }

@@ -2,9 +2,11 @@ package counter
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -258,6 +260,73 @@ func TestConcurrentClicksExact(t *testing.T) {
 			if u.Clicks != each || u.Events != each/10 {
 				t.Fatalf("user %+v", u)
 			}
+		}
+	})
+}
+
+// TestBatchCountsAsOneByOne: a batch stored in one transaction (the committer's) leaves the
+// rows that storing its records one by one would: the totals, each hour's counts and its
+// totals at the hour's last record, each user's credit, and a row per click and stored event.
+func TestBatchCountsAsOneByOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.DB) {
+		a, _, _ := newApp(t, st, nil)
+		ctx := context.Background()
+		h1 := int64(1_700_000_000) - int64(1_700_000_000)%3600
+		h2 := h1 + 3600
+		click := func(user string, ts int64) record { return record{click: &Click{User: user, Timestamp: ts}} }
+		event := func(user string, ts int64, stored bool) record {
+			return record{event: &Event{User: user, Name: "einstein", Timestamp: ts}, stored: stored}
+		}
+		batch := []record{
+			click("ana", h1+1), click("ben", h1+2), event("ben", h1+3, true), {synced: make(chan struct{})},
+			click("ana", h1+4), event("cat", h1+5, false), click("ana", h2+1), event("dan", h2+2, true),
+		}
+		if err := a.db.Tx(ctx, func(tx *sql.Tx) error { return a.db.storeBatch(ctx, tx, batch) }); err != nil {
+			t.Fatal(err)
+		}
+		var clicks, events int64
+		if err := st.Read().QueryRowContext(ctx, `SELECT clicks, events FROM counter_totals WHERE id = 1`).Scan(&clicks, &events); err != nil {
+			t.Fatal(err)
+		}
+		if clicks != 4 || events != 3 {
+			t.Errorf("totals %d clicks, %d events; want 4, 3", clicks, events)
+		}
+		for _, want := range []struct{ ts, clicks, events, clicksTotal, eventsTotal int64 }{
+			{h1, 3, 2, 3, 2},
+			{h2, 1, 1, 4, 3},
+		} {
+			var c, e, ct, et int64
+			if err := st.Read().QueryRowContext(ctx, `SELECT clicks, events, clicks_total, events_total FROM counter_hours WHERE ts = $1`, want.ts).
+				Scan(&c, &e, &ct, &et); err != nil {
+				t.Fatal(err)
+			}
+			if c != want.clicks || e != want.events || ct != want.clicksTotal || et != want.eventsTotal {
+				t.Errorf("hour %d: %d %d %d %d, want %+v", want.ts, c, e, ct, et, want)
+			}
+		}
+		users := map[string][2]int64{}
+		rows, err := st.Read().QueryContext(ctx, `SELECT name, clicks, events FROM counter_users`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var c, e int64
+			if err := rows.Scan(&name, &c, &e); err != nil {
+				t.Fatal(err)
+			}
+			users[name] = [2]int64{c, e}
+		}
+		if want := map[string][2]int64{"ana": {3, 0}, "ben": {1, 1}, "dan": {0, 1}}; !maps.Equal(users, want) {
+			t.Errorf("users %v, want %v (an event that is not stored credits no one)", users, want)
+		}
+		var clickRows, eventRows int
+		if err := st.Read().QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM counter_clicks), (SELECT COUNT(*) FROM counter_events)`).Scan(&clickRows, &eventRows); err != nil {
+			t.Fatal(err)
+		}
+		if clickRows != 4 || eventRows != 2 {
+			t.Errorf("%d click rows and %d event rows, want 4 and 2", clickRows, eventRows)
 		}
 	})
 }
