@@ -91,3 +91,32 @@ test('cross-origin WebSocket upgrade on socket.io', async () => {
     c.sock.disconnect();
   }
 });
+
+// A broadcast to a WebSocket takes the engine's fast path (the shared frame onto the
+// connection's queue), but packets still waiting in the socket's buffer, as they do while a
+// client upgrades from long-polling, must go first. Clients of every generation connect with
+// their default transports (polling, then the upgrade) while a stream of clicks is broadcast:
+// each gets every click, in the order sent, and ends on WebSocket.
+test('broadcasts keep their order across the long-polling to WebSocket upgrade', async () => {
+  const receivers = generations.map(([gen, io]) => ({ label: gen, ...client(io, '/api/socket.io', ['polling', 'websocket']) }));
+  const sender = client(io4, '/api/socket.io', ['websocket']);
+  await Promise.all([sender.connected, ...receivers.map((r) => r.connected)]);
+  const tag = crypto.randomUUID().slice(0, 6);
+  const n = 80; // within one connection's click burst (twice click_rate)
+  for (let i = 0; i < n; i++) sender.sock.emit('click', { user: `order${tag}`.slice(0, 15), comment: `${tag} ${i}` });
+  const order = (c) => c.seen.filter((e) => e.name === 'click' && e.data.comment?.startsWith(tag + ' ')).map((e) => Number(e.data.comment.split(' ')[1]));
+  await Promise.all(receivers.map((r) => r.until(() => order(r).length >= n, `${r.label} receives ${n} clicks`)));
+  // The upgrade raises no event the helper records: poll for it (bounded by guardMs).
+  const upgraded = async (r) => {
+    for (const start = Date.now(); r.sock.io.engine.transport.name !== 'websocket'; await new Promise((ok) => setTimeout(ok, 20))) {
+      if (Date.now() - start > guardMs) throw new Error(`${r.label}: still on ${r.sock.io.engine.transport.name}`);
+    }
+  };
+  await Promise.all(receivers.map(upgraded));
+  for (const r of receivers) {
+    assert.deepEqual(order(r), Array.from({ length: n }, (_, i) => i), `${r.label} got the clicks in order`);
+    assert.ok(!r.seen.some((e) => e.name === 'disconnect'), `${r.label} stayed connected`);
+    r.sock.disconnect();
+  }
+  sender.sock.disconnect();
+});
