@@ -31,6 +31,7 @@ type GatherConn struct {
 	mu         sync.Mutex
 	held       bool
 	buf        *[]byte
+	deadline   time.Time // the write deadline last set on the connection
 }
 
 func (g *GatherConn) Write(p []byte) (int, error) {
@@ -52,16 +53,30 @@ func (g *GatherConn) Write(p []byte) (int, error) {
 }
 
 // SetWriteDeadline moves the connection's write deadline, except while writes are held: the
-// gathered write keeps the deadline its writer set before hold. gorilla sets the deadline
-// again for every frame it writes, and each set re-arms a runtime timer.
+// gathered write keeps the deadline its writer gave it (keepDeadline). gorilla sets the
+// deadline again for every frame it writes, and each set re-arms a runtime timer. A deadline
+// set outside hold (a control frame's, a second away) is recorded, so that the writer moves
+// it again before its next write.
 func (g *GatherConn) SetWriteDeadline(t time.Time) error {
 	g.mu.Lock()
-	held := g.held
-	g.mu.Unlock()
-	if held {
+	defer g.mu.Unlock()
+	if g.held {
 		return nil
 	}
+	g.deadline = t
 	return g.Conn.SetWriteDeadline(t)
+}
+
+// keepDeadline gives the connection a write deadline at least least away from now, moving it
+// to most away only when it is nearer (or there is none).
+func (g *GatherConn) keepDeadline(now time.Time, least, most time.Duration) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.deadline.IsZero() && g.deadline.Sub(now) >= least {
+		return nil
+	}
+	g.deadline = now.Add(most)
+	return g.Conn.SetWriteDeadline(g.deadline)
 }
 
 // hold starts gathering.

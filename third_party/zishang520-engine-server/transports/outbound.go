@@ -159,19 +159,16 @@ type FrameSender interface {
 
 // writeFrames writes batch in one syscall and counts the Sends it completes.
 func (w *websocket) writeFrames(batch []frame) (sends int, err error) {
-	// The deadline is moved at most once a second (so a write may have 9 to 10 s): setting
-	// it re-arms a runtime timer, a cost per write that showed in profiles (gorilla sets it
-	// again for every frame, which a held GatherConn ignores).
 	g, gathering := w.socket.NetConn().(*GatherConn)
-	if now := time.Now(); now.After(w.deadline) {
-		_ = w.socket.SetWriteDeadline(now.Add(WriteTimeout))
-		if gathering {
-			_ = g.Conn.SetWriteDeadline(now.Add(WriteTimeout))
-		}
-		w.deadline = now.Add(time.Second)
-	}
 	if gathering {
+		// The deadline moves only when it is under 9 s away (so a write has 9 to 10 s):
+		// moving it re-arms a runtime timer, a cost per write that showed in profiles.
+		if err := g.keepDeadline(time.Now(), WriteTimeout-time.Second, WriteTimeout); err != nil {
+			return 0, err
+		}
 		g.hold()
+	} else {
+		_ = w.socket.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	}
 	for i := range batch {
 		f := &batch[i]

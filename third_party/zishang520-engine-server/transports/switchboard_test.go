@@ -146,19 +146,30 @@ func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
 }
 
 // TestGatherConnDeadline: while writes are held the connection keeps the deadline its writer
-// set (gorilla sets one per frame, each re-arming a timer); outside hold a deadline goes
-// through.
+// gave it (gorilla sets one per frame, each re-arming a timer); the writer moves it only when
+// it is near, or when a deadline set outside hold (a control frame's) replaced it.
 func TestGatherConnDeadline(t *testing.T) {
 	under := &deadlineConn{}
 	g := &GatherConn{Conn: under}
-	at := time.Now().Add(time.Minute)
-	_ = g.SetWriteDeadline(at)
+	now := time.Now()
+	_ = g.keepDeadline(now, 9*time.Second, 10*time.Second)                  // none yet: set
+	_ = g.keepDeadline(now.Add(time.Second), 9*time.Second, 10*time.Second) // 9 s away: kept
 	g.hold()
-	_ = g.SetWriteDeadline(at.Add(time.Second))
+	_ = g.SetWriteDeadline(now.Add(time.Hour)) // gorilla's, per frame: ignored
 	_ = g.release()
-	_ = g.SetWriteDeadline(at.Add(2 * time.Second))
-	if len(under.deadlines) != 2 || !under.deadlines[0].Equal(at) || !under.deadlines[1].Equal(at.Add(2*time.Second)) {
-		t.Fatalf("deadlines %v: want the two set outside hold", under.deadlines)
+	control := now.Add(2 * time.Second)
+	_ = g.SetWriteDeadline(control) // a control frame's, outside hold
+	// Half a second on, the writer's own deadline would still be 9.5 s away; the control
+	// frame's is 1.5 s away, and that is the one the connection has: moved.
+	_ = g.keepDeadline(now.Add(500*time.Millisecond), 9*time.Second, 10*time.Second)
+	want := []time.Time{now.Add(10 * time.Second), control, now.Add(500*time.Millisecond + 10*time.Second)}
+	if len(under.deadlines) != len(want) {
+		t.Fatalf("deadlines %v, want %v", under.deadlines, want)
+	}
+	for i := range want {
+		if !under.deadlines[i].Equal(want[i]) {
+			t.Fatalf("deadlines %v, want %v", under.deadlines, want)
+		}
 	}
 }
 
@@ -275,5 +286,34 @@ func TestWriterPause(t *testing.T) {
 	}
 	if n := counter.writes.Load() - before; n != 1 {
 		t.Fatalf("%d writes for three frames queued during the pause, want 1", n)
+	}
+}
+
+// TestWriteAfterControlFrame: a WebSocket ping from the client is answered with a pong whose
+// write deadline is a second away; a write after that deadline has passed still goes out,
+// because the writer moves the deadline the control frame left behind.
+func TestWriteAfterControlFrame(t *testing.T) {
+	tr, client, _ := pipeTransport(t)
+	msgs := make(chan string, 4)
+	pong := make(chan struct{}, 1)
+	client.SetPongHandler(func(string) error { pong <- struct{}{}; return nil })
+	go func() {
+		for {
+			_, b, err := client.ReadMessage()
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(b)
+		}
+	}()
+	if err := client.WriteControl(ws.PingMessage, []byte("hi"), time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	<-pong
+	time.Sleep(1100 * time.Millisecond) // past the pong's deadline (gorilla gives it a second)
+	tr.(FrameSender).SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["late"]`), Shared: &packet.Shared{}})
+	if got, ok := <-msgs; !ok || got != `42["late"]` {
+		t.Fatalf("got %q (open %v), want the frame written after the pong", got, ok)
 	}
 }

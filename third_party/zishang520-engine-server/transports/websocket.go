@@ -23,8 +23,6 @@ type websocket struct {
 
 	socket *types.WebSocketConn
 	out    outbound // Switchboard patch: replaces upstream's unbounded write queue
-	// deadline is when the writer next moves the write deadline (only the writer reads it).
-	deadline time.Time
 	// pause is what a woken writer does before it writes: yield, or wait the write delay.
 	pause func()
 }
