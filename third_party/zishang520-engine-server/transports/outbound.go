@@ -73,6 +73,9 @@ func (q *outbound) push(fs []frame, n int) (start, ok bool) {
 	return true, true
 }
 
+// maxSpareFrames bounds the slice an idle queue keeps for its next push.
+const maxSpareFrames = 64
+
 // take swaps the queue for dst (emptied); with nothing queued it stops the writer and returns
 // the close to run, if one waits.
 func (q *outbound) take(dst []frame) ([]frame, func()) {
@@ -82,7 +85,13 @@ func (q *outbound) take(dst []frame) ([]frame, func()) {
 		q.running = false
 		fn := q.onClose
 		q.onClose = nil
-		return dst[:0], fn
+		// The writer stops: the next push appends into its slice instead of a new one (a
+		// wake per delivery made this an allocation per delivery). A burst's large slice is
+		// left to the collector.
+		if cap(q.frames) == 0 && cap(dst) <= maxSpareFrames {
+			q.frames = dst[:0]
+		}
+		return nil, fn
 	}
 	out := q.frames
 	q.frames, q.bytes = dst[:0], 0

@@ -96,9 +96,13 @@ func TestOutbound(t *testing.T) {
 	if len(batch) != 3 || string(batch[0].data) != "ab" || string(batch[2].data) != "ef" || then != nil {
 		t.Fatalf("take: %d frames", len(batch))
 	}
-	if batch, _ = q.take(batch); len(batch) != 0 {
+	if next, _ := q.take(batch); len(next) != 0 {
 		t.Fatal("a second take found frames")
 	}
+	if cap(q.frames) < 3 {
+		t.Fatal("the stopped writer's slice was not kept for the next push (an allocation per wake)")
+	}
+	batch = nil // the queue has it now, as a stopped writer's is dropped
 	if start, _ := q.push([]frame{f("gh")}, 2); !start {
 		t.Fatal("the writer stopped on an empty take, but a push did not restart it")
 	}
