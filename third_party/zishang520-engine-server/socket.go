@@ -521,9 +521,10 @@ func (s *socket) Write(
 	return s
 }
 
-// WriteBroadcast writes a broadcast's encoded packet (Switchboard patch): by the fast path
-// when it applies (see sendFrame), which needs no copy of it; otherwise as Write does, with a
-// copy of its own, since every recipient reads the same packet.
+// WriteBroadcast writes a broadcast's encoded packet (Switchboard patch; the patched
+// socket.io server's way in for every broadcast): by the fast path when it applies (see
+// sendFrame), which needs no copy of it; otherwise as Write does, with a copy of its own,
+// since every recipient reads the same packet.
 func (s *socket) WriteBroadcast(data types.BufferInterface, options *packet.Options) {
 	if options != nil && options.Shared != nil {
 		if state := s.ReadyState(); state == "closing" || state == "closed" || s.sendFrame(options) {
@@ -541,10 +542,6 @@ func (s *socket) sendPacket(
 	callback SendCallback,
 ) {
 	if readystate := s.ReadyState(); readystate != "closing" && readystate != "closed" {
-		if callback == nil && options != nil && options.Shared != nil && packetType == packet.MESSAGE && s.sendFrame(options) {
-			return
-		}
-
 		socketLog.Debug(`sending packet "%s" (%p)`, packetType, data)
 
 		// Clone options to avoid data races when the same Options pointer

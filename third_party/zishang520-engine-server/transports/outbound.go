@@ -129,11 +129,7 @@ func yield() {
 
 // writeLoop writes until the queue is empty.
 func (w *websocket) writeLoop() {
-	if w.pause != nil {
-		w.pause()
-	} else {
-		yield()
-	}
+	w.pause()
 	var batch []frame
 	for {
 		var then func()

@@ -293,31 +293,25 @@ func TestWriterPause(t *testing.T) {
 	}
 }
 
-// TestWriteAfterControlFrame: a WebSocket ping from the client is answered with a pong whose
-// write deadline is a second away; a write after that deadline has passed still goes out,
-// because the writer moves the deadline the control frame left behind.
+// TestWriteAfterControlFrame: a control frame (gorilla's pong, its close) sets the
+// connection's write deadline outside hold, a second away; once that has passed, the next
+// write still goes out, because the writer moves the deadline it did not set itself. The
+// passed deadline is set directly, as a control frame leaves it a second later.
 func TestWriteAfterControlFrame(t *testing.T) {
 	tr, client, _ := pipeTransport(t)
-	msgs := make(chan string, 4)
-	pong := make(chan struct{}, 1)
-	client.SetPongHandler(func(string) error { pong <- struct{}{}; return nil })
-	go func() {
-		for {
-			_, b, err := client.ReadMessage()
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(b)
+	fs := tr.(FrameSender)
+	send := func(text string) {
+		t.Helper()
+		fs.SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(text), Shared: &packet.Shared{}})
+		_ = client.SetReadDeadline(time.Now().Add(10 * time.Second)) // a guard: a lost write fails, not hangs
+		if _, got, err := client.ReadMessage(); err != nil || string(got) != text {
+			t.Fatalf("read %q (%v), want %q", got, err, text)
 		}
-	}()
-	if err := client.WriteControl(ws.PingMessage, []byte("hi"), time.Now().Add(10*time.Second)); err != nil {
+	}
+	send(`42["first"]`) // the writer sets its deadline, ten seconds away
+	g := tr.(*websocket).socket.NetConn().(*GatherConn)
+	if err := g.SetWriteDeadline(time.Now().Add(-time.Millisecond)); err != nil { // a control frame's, passed
 		t.Fatal(err)
 	}
-	<-pong
-	time.Sleep(1100 * time.Millisecond) // past the pong's deadline (gorilla gives it a second)
-	tr.(FrameSender).SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["late"]`), Shared: &packet.Shared{}})
-	if got, ok := <-msgs; !ok || got != `42["late"]` {
-		t.Fatalf("got %q (open %v), want the frame written after the pong", got, ok)
-	}
+	send(`42["after the control frame"]`)
 }

@@ -49,9 +49,9 @@ func (w *websocket) Construct(ctx *types.HttpContext) {
 
 	w.idleTimeout = ctx.IdleTimeout
 	w.socket = ctx.Websocket
+	w.pause = yield
 	if g, ok := w.socket.NetConn().(*GatherConn); ok {
 		w.out.max = g.QueueBytes
-		w.pause = yield
 		if d := g.WriteDelay; d > 0 {
 			w.pause = func() { time.Sleep(d) }
 		}
