@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,33 @@ func TestModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("signal discover", func(t *testing.T) {
+		// The API's path given (as for an original rondevu-server at its root), this
+		// process's CPU measured, and the discoverers' offers deleted when the run ends.
+		rep, err := runSignal([]string{"-url", url, "-path", "/rondevu/", "-discover", "-unrelated", "150",
+			"-concurrency", "3", "-duration", "300ms", "-pid", strconv.Itoa(os.Getpid())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Exchanges == 0 || rep.Failed != 0 || rep.ServerTicks < 0 || len(rep.PerOperation) != 1 {
+			t.Fatalf("report %+v", rep)
+		}
+		for topic, want := range map[string]int{"load": 0, "unrelated": 150} {
+			resp, err := http.Get(url + "/rondevu/offers/by-topic/" + topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct{ Total int }
+			err = json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+			if err != nil || got.Total != want {
+				t.Fatalf("%s: %d live offers (%v), want %d", topic, got.Total, err, want)
+			}
+		}
+		if a, b := offerSDP(), offerSDP(); a == b {
+			t.Fatal("two offers with one SDP: the original rondevu-server gives them one id")
+		}
+	})
 	t.Run("chat", func(t *testing.T) {
 		rep, err := runChat([]string{"-url", url, "-users", "6", "-channels", "2", "-rate", "40", "-duration", "300ms"})
 		if err != nil {

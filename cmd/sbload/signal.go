@@ -14,8 +14,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,9 @@ type SignalReport struct {
 	P50, P99     time.Duration
 	Max          time.Duration
 	PerOperation map[string][2]time.Duration // p50, p99
+	// ServerTicks is the CPU (clock ticks) the -pid process used over the run, seeding left
+	// out; -1 without -pid.
+	ServerTicks int64
 }
 
 // Print writes the report for a person.
@@ -54,6 +59,9 @@ func (r SignalReport) Print(w io.Writer) {
 		r.Gen, r.Exchanges, r.Concurrency, r.Elapsed.Round(time.Millisecond), r.Requests, r.Failed)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first failure: %s\n", r.FirstError)
+	}
+	if r.ServerTicks >= 0 {
+		fmt.Fprintf(w, "server cpu ticks: %d\n", r.ServerTicks)
 	}
 	fmt.Fprintf(w, "throughput: %.0f requests/s, %.0f offer/answer exchanges/s\n", r.ReqPerSec, r.ExchPerSec)
 	fmt.Fprintf(w, "request latency: p50 %s  p99 %s  max %s\n", r.P50, r.P99, r.Max)
@@ -75,8 +83,14 @@ func runSignal(args []string) (SignalReport, error) {
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	unrelated := fs.Int("unrelated", 0, "g2: live offers to create first on another topic (discovery must not slow with them)")
 	discover := fs.Bool("discover", false, "g2: each pair publishes one offer, then only runs GET /offers/by-topic")
+	pid := fs.Int("pid", 0, "the server's process: its CPU over the run (from /proc) is printed as \"server cpu ticks: N\"")
+	path := fs.String("path", "", `the API's path on the server: /rondevu for g2 and /rondevu/v4 for g4 unless given; "/" for a server that serves it at its root (the original rondevu-server)`)
 	if err := fs.Parse(args); err != nil {
 		return SignalReport{}, err
+	}
+	api := strings.TrimSuffix(*path, "/")
+	if *path == "" {
+		api = map[string]string{"g2": "/rondevu", "g4": "/rondevu/v4"}[*gen]
 	}
 	if err := checkLoopback(*base); err != nil {
 		return SignalReport{}, err
@@ -87,18 +101,18 @@ func runSignal(args []string) (SignalReport, error) {
 	var newPair func(i int) (exchanger, error)
 	switch *gen {
 	case "g2":
-		if err := seedUnrelated(*base+"/rondevu", *unrelated); err != nil {
+		if err := seedUnrelated(*base+api, *unrelated); err != nil {
 			return SignalReport{}, err
 		}
 		newPair = func(i int) (exchanger, error) {
-			p, err := newG2Pair(*base+"/rondevu", i)
+			p, err := newG2Pair(*base+api, i)
 			if err != nil || !*discover {
 				return p, err
 			}
 			return p.discoverer()
 		}
 	case "g4":
-		newPair = func(i int) (exchanger, error) { return newG4Pair(*base+"/rondevu/v4", i), nil }
+		newPair = func(i int) (exchanger, error) { return newG4Pair(*base+api, i), nil }
 	default:
 		return SignalReport{}, errors.New("-gen must be g2 or g4")
 	}
@@ -115,6 +129,10 @@ func runSignal(args []string) (SignalReport, error) {
 	defer cancel()
 	var exchanges atomic.Int64
 	var wg sync.WaitGroup
+	ticks0, err := cpuTicks(*pid)
+	if err != nil {
+		return SignalReport{}, err
+	}
 	start := time.Now()
 	for _, p := range pairs {
 		wg.Go(func() {
@@ -130,7 +148,47 @@ func runSignal(args []string) (SignalReport, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return rec.report(*gen, *conc, elapsed, exchanges.Load()), nil
+	ticks1, err := cpuTicks(*pid)
+	if err != nil {
+		return SignalReport{}, err
+	}
+	for _, p := range pairs {
+		if c, ok := p.(interface{ close() error }); ok {
+			if err := c.close(); err != nil {
+				return SignalReport{}, fmt.Errorf("clean up: %w", err)
+			}
+		}
+	}
+	rep := rec.report(*gen, *conc, elapsed, exchanges.Load())
+	rep.ServerTicks = ticks1 - ticks0
+	if *pid == 0 {
+		rep.ServerTicks = -1
+	}
+	return rep, nil
+}
+
+// cpuTicks is the user and system CPU of process pid, in clock ticks (/proc/PID/stat); 0 for
+// pid 0.
+func cpuTicks(pid int) (int64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("-pid: %w", err)
+	}
+	// The fields after the command's closing parenthesis: state is the first, utime the 12th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("-pid: /proc/%d/stat: unexpected format", pid)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("-pid: /proc/%d/stat: %w", pid, err)
+	}
+	return u + s, nil
 }
 
 // recorder collects request latencies by operation.
@@ -239,7 +297,18 @@ func send(c *http.Client, rec *recorder, op, method, url string, body any, heade
 	return nil
 }
 
-// loadSDP is an offer-sized SDP (real ones are 1–5 KB).
+// offerSDP is an offer-sized SDP, a new one each call: the original G2 server derives an
+// offer's id from its SDP and topics, so two equal offers would collide there (a 500).
+func offerSDP() string {
+	return loadSDP + "a=x-load:" + sdpRun + strconv.FormatInt(sdpSeq.Add(1), 36) + "\r\n"
+}
+
+var (
+	sdpRun = strconv.FormatInt(time.Now().UnixNano(), 36) + "-" // runs against one server differ
+	sdpSeq atomic.Int64
+)
+
+// loadSDP is the common part of offerSDP, and an answer's SDP (real ones are 1–5 KB).
 var loadSDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
 	string(bytes.Repeat([]byte("a=x-padding:0123456789abcdef0123456789abcdef\r\n"), 30))
 
@@ -267,7 +336,7 @@ func newG2Pair(base string, i int) (*g2Pair, error) {
 
 func (p *g2Pair) exchange(rec *recorder) error {
 	var created struct{ Offers []struct{ ID string } }
-	offer := map[string]any{"offers": []any{map[string]any{"sdp": loadSDP, "topics": []string{"load"}, "ttl": 60000}}}
+	offer := map[string]any{"offers": []any{map[string]any{"sdp": offerSDP(), "topics": []string{"load"}, "ttl": 60000}}}
 	if err := send(p.c, rec, "offer", "POST", p.base+"/offers", offer, p.host, &created); err != nil {
 		return err
 	}
@@ -310,7 +379,7 @@ func seedUnrelated(base string, n int) error {
 		}
 		batch := make([]any, min(100, n-made))
 		for i := range batch {
-			batch[i] = map[string]any{"sdp": loadSDP, "topics": []string{"unrelated"}, "ttl": 3_600_000}
+			batch[i] = map[string]any{"sdp": offerSDP(), "topics": []string{"unrelated"}, "ttl": 3_600_000}
 		}
 		if err := send(c, rec, "seed", "POST", base+"/offers", map[string]any{"offers": batch}, h, nil); err != nil {
 			return err
@@ -319,20 +388,30 @@ func seedUnrelated(base string, n int) error {
 	return nil
 }
 
-// g2Discoverer only looks for offers: its host published one on the topic once.
-type g2Discoverer struct{ *g2Pair }
+// g2Discoverer only looks for offers: its host published one on the topic once, and deletes
+// it when the run ends (so every run finds the same number).
+type g2Discoverer struct {
+	*g2Pair
+	offer string
+}
 
 func (p *g2Pair) discoverer() (exchanger, error) {
 	rec := &recorder{ops: map[string][]time.Duration{}}
-	offer := map[string]any{"offers": []any{map[string]any{"sdp": loadSDP, "topics": []string{"load"}, "ttl": 3_600_000}}}
-	if err := send(p.c, rec, "offer", "POST", p.base+"/offers", offer, p.host, nil); err != nil {
+	var created struct{ Offers []struct{ ID string } }
+	offer := map[string]any{"offers": []any{map[string]any{"sdp": offerSDP(), "topics": []string{"load"}, "ttl": 3_600_000}}}
+	if err := send(p.c, rec, "offer", "POST", p.base+"/offers", offer, p.host, &created); err != nil {
 		return nil, err
 	}
-	return g2Discoverer{p}, nil
+	return &g2Discoverer{p, created.Offers[0].ID}, nil
 }
 
-func (p g2Discoverer) exchange(rec *recorder) error {
+func (p *g2Discoverer) exchange(rec *recorder) error {
 	return send(p.c, rec, "by-topic", "GET", p.base+"/offers/by-topic/load?limit=10", nil, p.guest, nil)
+}
+
+func (p *g2Discoverer) close() error {
+	rec := &recorder{ops: map[string][]time.Duration{}}
+	return send(p.c, rec, "delete", "DELETE", p.base+"/offers/"+p.offer, nil, p.host, nil)
 }
 
 // g4Pair is two G4 identities.
@@ -391,7 +470,7 @@ func jsonRoundTrip(v any) any {
 
 func (p *g4Pair) exchange(rec *recorder) error {
 	var pub struct{ Offers []struct{ OfferID string } }
-	err := p.rpc(rec, p.host, "publishOffer", map[string]any{"tags": []string{"load"}, "offers": []any{map[string]any{"sdp": loadSDP}}, "ttl": 60000}, &pub)
+	err := p.rpc(rec, p.host, "publishOffer", map[string]any{"tags": []string{"load"}, "offers": []any{map[string]any{"sdp": offerSDP()}}, "ttl": 60000}, &pub)
 	if err != nil {
 		return err
 	}

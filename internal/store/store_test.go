@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -182,6 +183,88 @@ func TestTxStmt(t *testing.T) {
 		}
 		if err := db.Prepare(ctx, `NOT SQL`); err == nil {
 			t.Fatal("a statement that does not parse was prepared")
+		}
+	})
+}
+
+// TestQuery: a read through a kept statement sees every write committed before it (a kept
+// statement holds no snapshot), keeps working across a schema change and from many goroutines,
+// reports a bad query as an error, and past the bound queries still run, unkept.
+func TestQuery(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "query", migrations[:1]); err != nil {
+			t.Fatal(err)
+		}
+		const count = `SELECT COUNT(*) FROM notes WHERE body LIKE $1`
+		insert := func(body string) {
+			t.Helper()
+			if _, err := db.Write().ExecContext(ctx, `INSERT INTO notes (body) VALUES ($1)`, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		notes := func() int {
+			t.Helper()
+			var n int
+			if err := db.QueryRow(ctx, count, "n%").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for i := range 3 {
+			if got := notes(); got != i {
+				t.Fatalf("%d notes, want %d", got, i)
+			}
+			insert("note")
+		}
+		kept := db.KeptReads()
+		if db.Dialect == store.SQLite && kept != 1 {
+			t.Fatalf("%d statements kept after one query text, want 1", kept)
+		}
+		// A schema change under a kept statement.
+		if err := db.Migrate(ctx, "query", migrations); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Query(ctx, `SELECT body, author FROM notes WHERE body = $1 ORDER BY id`, "note")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var body, author string
+			if err := rows.Scan(&body, &author); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || n != 3 {
+			t.Fatalf("%d rows (%v), want 3", n, err)
+		}
+		if got := notes(); got != 3 {
+			t.Fatalf("after the migration: %d notes, want 3", got)
+		}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				var n int
+				if err := db.QueryRow(ctx, count, "n%").Scan(&n); err != nil || n != 3 {
+					t.Errorf("concurrent read: %d notes (%v), want 3", n, err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := db.QueryRow(ctx, `NOT SQL`).Scan(new(int)); err == nil {
+			t.Fatal("a query that does not parse ran")
+		}
+		// Past the bound: every query still answers.
+		for i := range store.MaxReadStmts + 10 {
+			var got int
+			if err := db.QueryRow(ctx, count+" AND id > "+strconv.Itoa(-i), "n%").Scan(&got); err != nil || got != 3 {
+				t.Fatalf("query %d: %d notes (%v), want 3", i, got, err)
+			}
+		}
+		if db.Dialect == store.SQLite && db.KeptReads() != store.MaxReadStmts {
+			t.Fatalf("%d statements kept, want the bound %d", db.KeptReads(), store.MaxReadStmts)
 		}
 	})
 }

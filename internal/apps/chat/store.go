@@ -105,7 +105,7 @@ func (d db) createUser(ctx context.Context, name, hash string) (int64, error) {
 func (d db) credentials(ctx context.Context, name string) (int64, string, error) {
 	var id int64
 	var hash string
-	err := d.Read().QueryRowContext(ctx, `SELECT user_id, password FROM chat_user WHERE username = $1`, name).Scan(&id, &hash)
+	err := d.QueryRow(ctx, `SELECT user_id, password FROM chat_user WHERE username = $1`, name).Scan(&id, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", errNotFound
 	}
@@ -148,7 +148,7 @@ func (d db) users(ctx context.Context, id *int64, username *string) ([]User, err
 	if username != nil {
 		w.add("username = ?", *username)
 	}
-	rows, err := d.Read().QueryContext(ctx, `SELECT user_id, username FROM chat_user`+w.String()+` ORDER BY user_id`, w.args...)
+	rows, err := d.Query(ctx, `SELECT user_id, username FROM chat_user`+w.String()+` ORDER BY user_id`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -175,7 +175,7 @@ func (d db) usernames(ctx context.Context, ids []int64) (map[int64]string, error
 	for i, id := range ids {
 		marks[i], args[i] = "$"+strconv.Itoa(i+1), id
 	}
-	rows, err := d.Read().QueryContext(ctx, `SELECT user_id, username FROM chat_user WHERE user_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	rows, err := d.Query(ctx, `SELECT user_id, username FROM chat_user WHERE user_id IN (`+strings.Join(marks, ",")+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usernames: %w", err)
 	}
@@ -193,7 +193,7 @@ func (d db) usernames(ctx context.Context, ids []int64) (map[int64]string, error
 
 func (d db) userCount(ctx context.Context) (int64, error) {
 	var n int64
-	if err := d.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM chat_user`).Scan(&n); err != nil {
+	if err := d.QueryRow(ctx, `SELECT COUNT(*) FROM chat_user`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -208,7 +208,7 @@ func (d db) createToken(ctx context.Context, hash string, user, now, expires int
 // tokenUser returns the user of a live token.
 func (d db) tokenUser(ctx context.Context, hash string, now int64) (int64, error) {
 	var id int64
-	err := d.Read().QueryRowContext(ctx, `SELECT user_id FROM chat_token WHERE token_hash = $1 AND expires_at > $2`, hash, now).Scan(&id)
+	err := d.QueryRow(ctx, `SELECT user_id FROM chat_token WHERE token_hash = $1 AND expires_at > $2`, hash, now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, errNotFound
 	}
@@ -235,7 +235,7 @@ func (d db) deleteExpiredTokens(ctx context.Context, now int64) (int64, error) {
 func (d db) channels(ctx context.Context, id *int64) ([]Channel, error) {
 	var w where
 	w.eq("channel_id", id)
-	rows, err := d.Read().QueryContext(ctx, `SELECT channel_id, title, description, COALESCE(created_by, 0) FROM chat_channel`+w.String()+` ORDER BY channel_id`, w.args...)
+	rows, err := d.Query(ctx, `SELECT channel_id, title, description, COALESCE(created_by, 0) FROM chat_channel`+w.String()+` ORDER BY channel_id`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
 	}
@@ -310,7 +310,7 @@ func (d db) eachMessage(ctx context.Context, q messageQuery, fn func(Message) er
 		query = `SELECT * FROM (SELECT message_id, user_id, channel_id, message_text, time FROM chat_message` + w.String() +
 			` ORDER BY message_id DESC LIMIT $` + strconv.Itoa(len(w.args)) + `) page ORDER BY message_id`
 	}
-	rows, err := d.Read().QueryContext(ctx, query, w.args...)
+	rows, err := d.Query(ctx, query, w.args...)
 	if err != nil {
 		return fmt.Errorf("list messages: %w", err)
 	}

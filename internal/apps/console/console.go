@@ -285,7 +285,7 @@ func (a *App) validSession(ctx context.Context, token string) bool {
 		return false
 	}
 	var expires int64
-	err := a.db.Read().QueryRowContext(ctx, `SELECT expires_at FROM console_session WHERE hash = $1`, hashOf(token)).Scan(&expires)
+	err := a.db.QueryRow(ctx, `SELECT expires_at FROM console_session WHERE hash = $1`, hashOf(token)).Scan(&expires)
 	if err != nil {
 		if !errors.Is(err, sql.ErrNoRows) {
 			a.log.Warn("read console session", "err", err)

@@ -241,7 +241,7 @@ func (d db) startHour(ctx context.Context, now int64) error {
 // stats reads the counters at now, in one statement so they agree with each other.
 func (d db) stats(ctx context.Context, now int64) (Stats, error) {
 	var s Stats
-	err := d.Read().QueryRowContext(ctx, `SELECT t.clicks, t.events,
+	err := d.QueryRow(ctx, `SELECT t.clicks, t.events,
 		COALESCE((SELECT SUM(clicks) FROM counter_hours WHERE ts >= $1), 0), COALESCE((SELECT SUM(events) FROM counter_hours WHERE ts >= $1), 0),
 		COALESCE((SELECT clicks FROM counter_hours WHERE ts = $2), 0), COALESCE((SELECT events FROM counter_hours WHERE ts = $2), 0)
 		FROM counter_totals t WHERE t.id = 1`, dayOf(now), hourOf(now)).
@@ -251,7 +251,7 @@ func (d db) stats(ctx context.Context, now int64) (Stats, error) {
 
 // hours lists the finished hours since from, oldest first (the running hour is left out).
 func (d db) hours(ctx context.Context, from, now int64) ([]Hour, error) {
-	rows, err := d.Read().QueryContext(ctx, `SELECT ts, clicks, events, clicks_total, events_total FROM counter_hours
+	rows, err := d.Query(ctx, `SELECT ts, clicks, events, clicks_total, events_total FROM counter_hours
 		WHERE ts >= $1 AND ts <> $2 ORDER BY ts`, from, hourOf(now))
 	if err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func (d db) hours(ctx context.Context, from, now int64) ([]Hour, error) {
 }
 
 func (d db) clicksSince(ctx context.Context, from int64, limit int) ([]Click, error) {
-	rows, err := d.Read().QueryContext(ctx, `SELECT user_name, comment, style, ts FROM counter_clicks WHERE ts >= $1 ORDER BY id DESC LIMIT $2`, from, limit)
+	rows, err := d.Query(ctx, `SELECT user_name, comment, style, ts FROM counter_clicks WHERE ts >= $1 ORDER BY id DESC LIMIT $2`, from, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (d db) clicksSince(ctx context.Context, from int64, limit int) ([]Click, er
 }
 
 func (d db) eventsSince(ctx context.Context, from int64, limit int) ([]Event, error) {
-	rows, err := d.Read().QueryContext(ctx, `SELECT user_name, name, ts FROM counter_events WHERE ts >= $1 ORDER BY id DESC LIMIT $2`, from, limit)
+	rows, err := d.Query(ctx, `SELECT user_name, name, ts FROM counter_events WHERE ts >= $1 ORDER BY id DESC LIMIT $2`, from, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (d db) eventsSince(ctx context.Context, from int64, limit int) ([]Event, er
 }
 
 func (d db) users(ctx context.Context) ([]User, error) {
-	rows, err := d.Read().QueryContext(ctx, `SELECT name, clicks, events FROM counter_users ORDER BY id`)
+	rows, err := d.Query(ctx, `SELECT name, clicks, events FROM counter_users ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

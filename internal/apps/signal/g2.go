@@ -354,7 +354,9 @@ func (g *G2) byTopic(w http.ResponseWriter, r *http.Request, topic string) {
 	}
 	out := []g2Offer{}
 	if len(page) > 0 {
-		f.IDs = page
+		// The page by id alone: the topic's test was made above, and repeating it here
+		// probed the tag index once per offer of the topic, not of the page.
+		f.AnyTags, f.IDs = nil, page
 		offers, err := g.s.db.listOffers(r.Context(), f, "o.last_seen DESC", -1, 0)
 		if err != nil {
 			g.s.internal(w, r, err)

@@ -312,7 +312,7 @@ func scanOffer(rows interface{ Scan(...any) error }) (*offer, error) {
 }
 
 func (d db) queryOffers(ctx context.Context, b *q) ([]*offer, error) {
-	rows, err := d.Read().QueryContext(ctx, b.String(), b.args...)
+	rows, err := d.Query(ctx, b.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("query offers: %w", err)
 	}
@@ -406,7 +406,7 @@ func (d db) listOffers(ctx context.Context, f filter, order string, limit, offse
 // filter by owner in Go (the bloom filter) without loading SDPs.
 func (d db) owners(ctx context.Context, f filter, fn func(id, owner string)) error {
 	b := f.where((&q{}).sql("SELECT o.id, o.owner")).sql(" ORDER BY o.last_seen DESC, o.id")
-	rows, err := d.Read().QueryContext(ctx, b.String(), b.args...)
+	rows, err := d.Query(ctx, b.String(), b.args...)
 	if err != nil {
 		return fmt.Errorf("query owners: %w", err)
 	}
@@ -429,7 +429,7 @@ func (d db) countOffers(ctx context.Context, f filter, distinctOwners bool) (int
 	}
 	b := f.where((&q{}).sql("SELECT " + what))
 	var n int
-	if err := d.Read().QueryRowContext(ctx, b.String(), b.args...).Scan(&n); err != nil {
+	if err := d.QueryRow(ctx, b.String(), b.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count offers: %w", err)
 	}
 	return n, nil
@@ -464,11 +464,11 @@ func (d db) tagCounts(ctx context.Context, f filter, prefix string, byPeers bool
 	b.sql(" GROUP BY t.tag")
 	grouped := b.String()
 	var total int
-	if err := d.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+grouped+") g", b.args...).Scan(&total); err != nil {
+	if err := d.QueryRow(ctx, "SELECT COUNT(*) FROM ("+grouped+") g", b.args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count tags: %w", err)
 	}
 	b.sql(" ORDER BY " + order + " LIMIT ").arg(limit).sql(" OFFSET ").arg(offset)
-	rows, err := d.Read().QueryContext(ctx, b.String(), b.args...)
+	rows, err := d.Query(ctx, b.String(), b.args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tags: %w", err)
 	}
@@ -604,7 +604,7 @@ func (d db) candidates(ctx context.Context, gen int, offerIDs []string, role str
 }
 
 func (d db) queryCandidates(ctx context.Context, query string, args ...any) ([]candidate, error) {
-	rows, err := d.Read().QueryContext(ctx, query, args...)
+	rows, err := d.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query candidates: %w", err)
 	}
@@ -710,7 +710,7 @@ func (d db) registerPeer(ctx context.Context, id, iv string, claim bool, now, ex
 // sharing the key).
 func (d db) peerIV(ctx context.Context, id string) (string, error) {
 	var iv string
-	err := d.Read().QueryRowContext(ctx, `SELECT iv FROM signal_peers WHERE id = $1`, id).Scan(&iv)
+	err := d.QueryRow(ctx, `SELECT iv FROM signal_peers WHERE id = $1`, id).Scan(&iv)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

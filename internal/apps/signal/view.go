@@ -25,7 +25,7 @@ const viewTags = 100
 
 func (v view) Snapshot(ctx context.Context) (any, error) {
 	now := v.s.nowMS()
-	rows, err := v.s.db.Read().QueryContext(ctx, `
+	rows, err := v.s.db.Query(ctx, `
 		SELECT t.gen, t.tag,
 			SUM(CASE WHEN o.answerer IS NULL THEN 1 ELSE 0 END),
 			SUM(CASE WHEN o.answerer IS NULL THEN 0 ELSE 1 END)
@@ -51,7 +51,7 @@ func (v view) Snapshot(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("signal view: %w", err)
 	}
 	// Offers, not tag rows: an offer under two topics counts once.
-	trows, err := v.s.db.Read().QueryContext(ctx, `
+	trows, err := v.s.db.Query(ctx, `
 		SELECT gen, SUM(CASE WHEN answerer IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN answerer IS NULL THEN 0 ELSE 1 END)
 		FROM signal_offers WHERE expires_at > $1 GROUP BY gen`, now)
 	if err != nil {

@@ -90,7 +90,7 @@ func (d db) upsertUser(ctx context.Context, provider, account string, handle *st
 func (d db) user(ctx context.Context, id string) (UserInfo, error) {
 	var u UserInfo
 	var handle sql.NullString
-	err := d.Read().QueryRowContext(ctx, `SELECT id, handle, name FROM streams_users WHERE id = $1`, id).Scan(&u.ID, &handle, &u.Name)
+	err := d.QueryRow(ctx, `SELECT id, handle, name FROM streams_users WHERE id = $1`, id).Scan(&u.ID, &handle, &u.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, errNotFound
 	}
@@ -124,7 +124,7 @@ func (d db) addToken(ctx context.Context, token, user string, now, expires int64
 
 func (d db) tokenUser(ctx context.Context, token string, now int64) (string, error) {
 	var user string
-	err := d.Read().QueryRowContext(ctx, `SELECT user_id FROM streams_tokens WHERE token_hash = $1 AND expires_at > $2`, auth.HashToken(token), now).Scan(&user)
+	err := d.QueryRow(ctx, `SELECT user_id FROM streams_tokens WHERE token_hash = $1 AND expires_at > $2`, auth.HashToken(token), now).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errNotFound
 	}
@@ -179,7 +179,7 @@ func (d db) streams(ctx context.Context, id string) ([]stream, error) {
 		q += ` WHERE s.id = $1`
 		args = append(args, id)
 	}
-	rows, err := d.Read().QueryContext(ctx, q+` ORDER BY s.created_at, s.id`, args...)
+	rows, err := d.Query(ctx, q+` ORDER BY s.created_at, s.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list streams: %w", err)
 	}

@@ -25,7 +25,7 @@ func (v view) Snapshot(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	connected := map[string]int{}
-	rows, err := a.db.Read().QueryContext(ctx, `SELECT stream_id, COUNT(*) FROM streams_senders GROUP BY stream_id`)
+	rows, err := a.db.Query(ctx, `SELECT stream_id, COUNT(*) FROM streams_senders GROUP BY stream_id`)
 	if err != nil {
 		return nil, fmt.Errorf("streams view: %w", err)
 	}
