@@ -89,7 +89,7 @@ describe('cluster: three nodes on NATS and PostgreSQL behind HAProxy', { skip },
     });
     base = `http://127.0.0.1:${front}`;
     for (let i = 0; i < 3; i++) {
-      await until(async () => (await get(nodeURL(i) + '/readyz')).status === 200, `node ${i} ready: ${c.nodes[i].log()}`);
+      await until(async () => (await get(nodeURL(i) + '/readyz')).status === 200, () => `node ${i} ready; its log: ${c.nodes[i].log()}`);
     }
     await until(async () => (await get(base + '/readyz')).status === 200, 'HAProxy forwards');
   });

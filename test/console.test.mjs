@@ -39,7 +39,7 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
       // in with the stand-in, as on a fresh `go run`.
       SWITCHBOARD_STREAMS_CLIENT_ID: null,
     });
-    return until(async () => (await get(url(i) + '/readyz')).status === 200, `node ${i} ready: ${nodes[i].log()}`);
+    return until(async () => (await get(url(i) + '/readyz')).status === 200, () => `node ${i} ready; its log: ${nodes[i].log()}`);
   };
   // page opens a page that records console errors and any request that leaves node 0.
   const problems = [];

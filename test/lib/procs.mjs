@@ -26,12 +26,13 @@ export function run(cmd, args, env = {}) {
   return { proc, exited, log: () => log };
 }
 
-// until polls check every 50 ms until it holds, failing after guardMs with what.
+// until polls check every 50 ms until it holds, failing after guardMs with what (a string, or
+// a function called then: what a process logged meanwhile).
 export async function until(check, what) {
   const deadline = Date.now() + guardMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+    if (Date.now() > deadline) throw new Error(`${typeof what === 'function' ? what() : what}: not reached`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
