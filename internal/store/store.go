@@ -157,16 +157,31 @@ func (db *DB) readStmt(ctx context.Context, query string) *sql.Stmt {
 	if db.nreads.Load() >= maxReadStmts {
 		return nil
 	}
-	s, err := db.read.PrepareContext(ctx, query)
+	s, kept, err := keep(ctx, &db.reads, db.read, query)
 	if err != nil {
 		return nil
 	}
-	if prev, loaded := db.reads.LoadOrStore(query, s); loaded {
-		s.Close() // another caller prepared it meanwhile
-		return prev.(*sql.Stmt)
+	if kept {
+		db.nreads.Add(1)
 	}
-	db.nreads.Add(1)
 	return s
+}
+
+// keep returns query's statement in m, preparing it on h and storing it when m has none;
+// kept reports that this call stored it (a statement prepared meanwhile by another caller wins).
+func keep(ctx context.Context, m *sync.Map, h *sql.DB, query string) (s *sql.Stmt, kept bool, err error) {
+	if s, ok := m.Load(query); ok {
+		return s.(*sql.Stmt), false, nil
+	}
+	s, err = h.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: prepare: %w", err)
+	}
+	if prev, loaded := m.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), false, nil
+	}
+	return s, true, nil
 }
 
 // Close closes both handles.
@@ -191,15 +206,8 @@ func (db *DB) Close() error {
 // are the code's constants: the cache keeps every one it is given.
 func (db *DB) Prepare(ctx context.Context, queries ...string) error {
 	for _, q := range queries {
-		if _, ok := db.stmts.Load(q); ok {
-			continue
-		}
-		s, err := db.write.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("store: prepare: %w", err)
-		}
-		if _, loaded := db.stmts.LoadOrStore(q, s); loaded {
-			s.Close() // another caller prepared it meanwhile
+		if _, _, err := keep(ctx, &db.stmts, db.write, q); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -58,11 +58,8 @@ type App struct {
 	posts *httpx.IPLimiter // per user
 	rooms *rooms
 	reg   *transport.Registry
-	// origins are the node's cors_origins, for socket.io's upgrades.
-	origins []string
-	// queueBytes is the node's limits.queue_bytes, for socket.io's WebSocket connections.
-	queueBytes int
-	writeDelay time.Duration // limits.write_delay, for the socket.io WebSockets
+	// node is what socket.io takes from the node's configuration.
+	node sio.Node
 
 	maxPresence int
 }
@@ -75,7 +72,7 @@ func New(d module.Deps) (*App, error) {
 	cfg := d.Config
 	c := *Settings(cfg)
 	a := &App{
-		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: cfg.CORSOrigins, queueBytes: cfg.Limits.QueueBytes, writeDelay: cfg.Limits.WriteDelay.D(), log: d.Log.With("app", "chat"), now: time.Now,
+		cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, node: sio.NodeOf(cfg), log: d.Log.With("app", "chat"), now: time.Now,
 		rooms: newRooms(), maxPresence: cfg.Limits.MaxPresence,
 	}
 	if c.LoginRate > 0 {
@@ -95,7 +92,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, WriteDelay: a.writeDelay, App: Name,
+		Settings: a.cfg.SocketIO, Node: a.node, App: Name,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 		// keenchat told every socket to reload when it restarted; the sockets reconnect.
 		Goodbye: "refresh page",

@@ -46,12 +46,10 @@ type App struct {
 	styles map[string]bool
 	prefix string
 
-	commits    *committer
-	stop       func() // the committer and the relay
-	reg        *transport.Registry
-	origins    []string      // the node's cors_origins, for socket.io's upgrades
-	queueBytes int           // the node's limits.queue_bytes, for socket.io's WebSocket connections
-	writeDelay time.Duration // limits.write_delay, for the socket.io WebSockets
+	commits *committer
+	stop    func() // the committer and the relay
+	reg     *transport.Registry
+	node    sio.Node // what socket.io takes from the node's configuration
 }
 
 // Hub channels: the broadcasts to every socket, and the presence of connected sockets.
@@ -63,7 +61,7 @@ const (
 // New builds the counter of d's configuration.
 func New(d module.Deps) (*App, error) {
 	c := *Settings(d.Config)
-	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, origins: d.Config.CORSOrigins, queueBytes: d.Config.Limits.QueueBytes, writeDelay: d.Config.Limits.WriteDelay.D(),
+	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, node: sio.NodeOf(d.Config),
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
 	a.commits = newCommitter(a.db, a.log)
@@ -84,7 +82,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.commits.run(commitCtx)
 	var err error
 	a.sio, err = sio.New(sio.Options{
-		Settings: a.cfg.SocketIO, CheckOrigin: httpx.OriginChecker(a.origins), QueueBytes: a.queueBytes, WriteDelay: a.writeDelay, App: Name,
+		Settings: a.cfg.SocketIO, Node: a.node, App: Name,
 		Registry: a.reg, Log: a.log, Hub: a.hub, Channel: eventsChannel, OnConnect: a.connected,
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
+	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/metrics"
@@ -34,16 +35,11 @@ import (
 	"github.com/switchboard/switchboard/internal/transport"
 )
 
-// Options configure a Server.
-type Options struct {
-	Settings
-	Registry *transport.Registry
-	Log      *slog.Logger
+// Node is what a Server takes from the node's configuration (NodeOf).
+type Node struct {
 	// CheckOrigin decides cross-origin WebSocket upgrades (the node's cors_origins); nil
 	// allows all.
 	CheckOrigin func(r *http.Request) bool
-	// App names the app the sockets serve, as the console shows it.
-	App string
 	// QueueBytes bounds what waits to be sent to one socket (a WebSocket's queue, a
 	// long-polling socket's buffer between polls), as limits.queue_bytes does the native
 	// connections'; a socket that would outgrow it is closed as a slow consumer, and its
@@ -53,6 +49,22 @@ type Options struct {
 	// what is sent meanwhile shares the write, as limits.write_delay does for the native
 	// connections: throughput for latency. 0 writes at once.
 	WriteDelay time.Duration
+}
+
+// NodeOf is the Node of the node's configuration: cors_origins, limits.queue_bytes and
+// limits.write_delay.
+func NodeOf(cfg config.Config) Node {
+	return Node{CheckOrigin: httpx.OriginChecker(cfg.CORSOrigins), QueueBytes: cfg.Limits.QueueBytes, WriteDelay: cfg.Limits.WriteDelay.D()}
+}
+
+// Options configure a Server.
+type Options struct {
+	Settings
+	Node
+	Registry *transport.Registry
+	Log      *slog.Logger
+	// App names the app the sockets serve, as the console shows it.
+	App string
 	// Hub and Channel: the broadcasts published on Channel (Server.Broadcast) reach this
 	// node's sockets.
 	Hub     *hub.Hub
