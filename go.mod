@@ -98,3 +98,6 @@ replace github.com/zishang520/socket.io/parsers/engine/v3 => ./third_party/zisha
 
 // A patched copy: see third_party/zishang520-engine-server/PATCHES.md.
 replace github.com/zishang520/socket.io/servers/engine/v3 => ./third_party/zishang520-engine-server
+
+// A patched copy: see third_party/zishang520-socket-client/PATCHES.md.
+replace github.com/zishang520/socket.io/clients/socket/v3 => ./third_party/zishang520-socket-client

@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/switchboard/switchboard/internal/transport/sio/goclient"
 )
 
 // The chat mode: -users chat users, each with a socket.io connection (Engine.IO 4 over
@@ -129,11 +129,12 @@ func runChat(args []string) (ChatReport, error) {
 				once.Do(func() { joined <- struct{}{} })
 			}
 		})
-		_ = sock.On("connect_error", func(a ...any) {
+		connErr := func(a ...any) {
 			done()
 			connErrs.Add(1)
 			firstConnErr.CompareAndSwap(nil, fmt.Sprint(a...))
-		})
+		}
+		_ = sock.On("connect_error", connErr)
 		_ = sock.On("post message", func(a ...any) {
 			now := time.Now()
 			m, _ := a[0].(map[string]any)
@@ -145,7 +146,7 @@ func runChat(args []string) (ChatReport, error) {
 			done()
 			_ = sock.Emit("identify", u.token)
 		})
-		sock.Connect()
+		connectSocketIO(sock, func(err error) { connErr(err) })
 	}
 	defer func() {
 		for _, u := range us {
@@ -197,21 +198,20 @@ func runChat(args []string) (ChatReport, error) {
 	return rep, nil
 }
 
-// dialSocketIO makes a socket.io client (Engine.IO 4 over WebSocket) of path, not yet connected.
+// dialSocketIO makes a socket.io client (Engine.IO 4 over WebSocket) of path, not yet
+// connected: the caller puts its handlers on, then calls connectSocketIO.
 func dialSocketIO(base, path string) (*sioclient.Socket, error) {
-	opts := sioclient.DefaultOptions()
-	opts.SetPath(path)
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetForceNew(true)
-	// The Go client now and then times out a handshake the server completed (seen at
-	// hundreds of sockets): a few retries keep the run whole.
-	opts.SetReconnection(true)
-	opts.SetReconnectionAttempts(3)
-	// Not connected yet: the caller puts its handlers on, then calls Connect. A socket that
-	// connected at once could emit "connect" (or receive its first event) before a handler
-	// was there to see it, and the run would wait for it in vain.
-	opts.SetAutoConnect(false)
-	return sioclient.Connect(base, opts)
+	return goclient.New(base, goclient.Options{Path: path, Reconnect: true})
+}
+
+// connectSocketIO connects sock on its own goroutine (handshakes overlap), retrying a
+// handshake that times out (seen at hundreds of sockets); a failure goes to fail.
+func connectSocketIO(sock *sioclient.Socket, fail func(error)) {
+	go func() {
+		if err := goclient.Connect(sock, 3); err != nil {
+			fail(err)
+		}
+	}()
 }
 
 // Delivery is what a run's receivers saw.

@@ -72,6 +72,7 @@ func runCounter(args []string) (CounterReport, error) {
 	var col collector
 	socks := make([]*sioclient.Socket, *n)
 	ready := make(chan struct{}, *n)
+	failed := make(chan error, *n)
 	inflight := make(chan struct{}, 50)
 	for i := range socks {
 		inflight <- struct{}{}
@@ -89,7 +90,7 @@ func runCounter(args []string) (CounterReport, error) {
 			sent, _ := strconv.ParseInt(strings.TrimPrefix(comment, "t"), 10, 64)
 			col.got(now, sent)
 		})
-		sock.Connect()
+		connectSocketIO(sock, func(err error) { <-inflight; failed <- err })
 	}
 	defer func() {
 		for _, s := range socks {
@@ -100,6 +101,8 @@ func runCounter(args []string) (CounterReport, error) {
 	for i := range socks {
 		select {
 		case <-ready:
+		case err := <-failed:
+			return CounterReport{}, fmt.Errorf("socket %d of %d: %w", i+1, len(socks), err)
 		case <-deadline:
 			return CounterReport{}, fmt.Errorf("only %d of %d sockets connected within a minute", i, len(socks))
 		}
@@ -120,10 +123,16 @@ func runCounter(args []string) (CounterReport, error) {
 		}
 	}
 	rep.Delivery = col.finish(start, rep.Sent*int64(*n))
-	after, err := totalClicks(*base)
-	if err != nil {
-		return rep, err
+	// A click is counted once the server takes it, which its broadcast does not wait for:
+	// the last ones may still be on their way when the deliveries are in (at most 10 s).
+	for wait := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		after, err := totalClicks(*base)
+		if err != nil {
+			return rep, err
+		}
+		rep.CountedDelta = after - before
+		if rep.CountedDelta >= rep.Sent || time.Now().After(wait) {
+			return rep, nil
+		}
 	}
-	rep.CountedDelta = after - before
-	return rep, nil
 }

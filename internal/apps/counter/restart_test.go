@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/switchboard/switchboard/internal/node"
 	"github.com/switchboard/switchboard/internal/node/nodetest"
+	"github.com/switchboard/switchboard/internal/transport/sio/goclient"
 )
 
 const guard = 10 * time.Second // bounds every wait; not a speed assertion
@@ -32,17 +31,11 @@ func stats(t *testing.T, base string) map[string]int64 {
 }
 
 // socket is a Go socket.io client (WebSocket, no reconnection) of the counter at base, not
-// yet connected: call its Connect once its handlers are on (a client that connected first
+// yet connected: goclient.Connect it once its handlers are on (a client that connected first
 // could see "connect" before its handler existed).
 func socket(t *testing.T, base string) *sioclient.Socket {
 	t.Helper()
-	opts := sioclient.DefaultOptions()
-	opts.SetPath("/api/socket.io")
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetForceNew(true)
-	opts.SetReconnection(false)
-	opts.SetAutoConnect(false)
-	sock, err := sioclient.Connect(base, opts)
+	sock, err := goclient.New(base, goclient.Options{Path: "/api/socket.io"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +65,9 @@ func TestRestartKeepsCounts(t *testing.T) {
 		}
 		_ = sock.Emit("event", map[string]any{"user": "Gast", "name": "pride"})
 	})
-	sock.Connect()
+	if err := goclient.Connect(sock, 1); err != nil {
+		t.Fatal(err)
+	}
 	for _, ch := range []chan struct{}{done, evented} {
 		select {
 		case <-ch:
