@@ -90,6 +90,11 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
 	}
+	RawJSON(w, status, b)
+}
+
+// RawJSON writes b, a JSON value encoded by the caller, with status, as JSON does.
+func RawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))

@@ -253,6 +253,21 @@ func TestQuery(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		// Readers are kept once opened: one closed after a burst is opened again at the next,
+		// with its statements prepared again (database/sql keeps two unless told). A burst
+		// that holds every reader at once, then lets them go:
+		burst := make([]*sql.Conn, db.Read().Stats().MaxOpenConnections)
+		for i := range burst {
+			if burst[i], err = db.Read().Conn(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range burst {
+			c.Close()
+		}
+		if st := db.Read().Stats(); st.MaxIdleClosed != 0 || st.Idle != len(burst) {
+			t.Fatalf("after a burst of %d readers: %d closed, %d kept", len(burst), st.MaxIdleClosed, st.Idle)
+		}
 		if err := db.QueryRow(ctx, `NOT SQL`).Scan(new(int)); err == nil {
 			t.Fatal("a query that does not parse ran")
 		}

@@ -48,6 +48,10 @@ type Config struct {
 	// client (0.21) sends each call as its own request, 60 at a time in normal use; the
 	// original limited nothing unless a proxy header named the client.
 	RequestsBurst int `json:"requests_burst"`
+	// DiscoveryCacheTTL is how long, in ms, a node may answer G2 discovery (by-topic) from
+	// its cache of a topic's offers without seeing another node's writes; its own writes
+	// show at once. 0 turns the cache off.
+	DiscoveryCacheTTL int64 `json:"discovery_cache_ttl"`
 }
 
 // Default is signaling's configuration out of the box: rondevu's defaults (spec A1.8, A2.5,
@@ -63,6 +67,7 @@ func Default() *Config {
 		MaxCandidateSize: 4096, MaxCandidateDepth: 10, MaxCandidatesReq: 100, MaxCandidatesOff: 50,
 		MaxOffersPerPeer: 1000, MaxTotalOffers: 100000, MaxBatchSize: 100, MaxTotalOps: 1000,
 		TimestampMaxAge: 60000, TimestampMaxAhead: 60000, RequestsPerIP: 50, RequestsBurst: 200,
+		DiscoveryCacheTTL: 1000,
 	}
 }
 
@@ -116,6 +121,9 @@ func (s *Config) validate() []error {
 	}
 	if s.RequestsBurst < 0 {
 		errs = append(errs, errors.New("requests_burst cannot be negative"))
+	}
+	if s.DiscoveryCacheTTL < 0 || s.DiscoveryCacheTTL > 60000 {
+		errs = append(errs, errors.New("discovery_cache_ttl must be between 0 (off) and 60000 (ms)"))
 	}
 	return errs
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -54,6 +55,9 @@ type Service struct {
 	// second's worth of publishes may overshoot by a little.
 	liveMu sync.Mutex
 	live   map[int]cachedCount
+
+	// topics caches G2 discovery's listings (topics.go).
+	topics *topics
 }
 
 type cachedCount struct {
@@ -137,10 +141,12 @@ func (s *Service) peerIV(ctx context.Context, peer string) (string, error) {
 // New builds the signaling service of d's configuration.
 func New(d module.Deps) (*Service, error) {
 	cfg := d.Config
+	writes := new(atomic.Uint64)
 	s := &Service{
-		cfg: *Settings(cfg), db: db{d.Store}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
+		cfg: *Settings(cfg), db: db{d.Store, writes}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
 		push: pushOptionsFor(cfg.Namespaces), bodyMax: cfg.Limits.MaxBodyBytes,
 	}
+	s.topics = newTopics(time.Duration(s.cfg.DiscoveryCacheTTL)*time.Millisecond, writes)
 	if s.cfg.RequestsPerIP > 0 {
 		s.rpcLimit = httpx.NewIPLimiter(float64(s.cfg.RequestsPerIP), max(s.cfg.RequestsPerIP, s.cfg.RequestsBurst))
 	}

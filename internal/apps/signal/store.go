@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/auth"
@@ -144,7 +145,20 @@ type candidate struct {
 }
 
 // db is the signaling store.
-type db struct{ *store.DB }
+type db struct {
+	*store.DB
+	// writes counts the commits that changed offers on this node (changed), for the G2
+	// discovery cache (topics); nil counts nothing.
+	writes *atomic.Uint64
+}
+
+// changed records a write to the offers, after its commit: a listing read since the counter
+// was last read is stale.
+func (d db) changed() {
+	if d.writes != nil {
+		d.writes.Add(1)
+	}
+}
 
 // newID returns 256 random bits as lowercase hex: the shape of rondevu's SHA-256 offer ids,
 // without their determinism (the same SDP twice was a primary-key conflict there).
@@ -221,6 +235,7 @@ type quota struct{ perOwner, total, live int }
 // createOffers stores offers of owner in one transaction, after checking the quota against
 // live offers (expired rows awaiting cleanup do not count). It fills in the ids.
 func (d db) createOffers(ctx context.Context, gen int, owner string, offers []newOffer, lim quota, now int64) error {
+	defer d.changed()
 	return d.Tx(ctx, func(tx *sql.Tx) error {
 		if lim.perOwner > 0 {
 			var mine int
@@ -523,6 +538,7 @@ func nextTimes(ctx context.Context, tx *sql.Tx, n int, now int64) (int64, error)
 // answer records an answer to a live offer. Unless overwrite (G1), an answered offer is
 // errAlreadyAnswered, decided atomically. expiresAt > 0 replaces the offer's expiry.
 func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string, matched []string, expiresAt, now int64, overwrite bool) (int64, error) {
+	defer d.changed()
 	var at int64
 	err := d.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -624,6 +640,7 @@ func (d db) queryCandidates(ctx context.Context, query string, args ...any) ([]c
 
 // deleteOffer deletes an offer of owner (expired or not) with its tags and candidates.
 func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, error) {
+	defer d.changed()
 	res, err := d.Write().ExecContext(ctx, `DELETE FROM signal_offers WHERE gen = $1 AND id = $2 AND owner = $3`, gen, id, owner)
 	if err != nil {
 		return false, fmt.Errorf("delete offer: %w", err)
@@ -634,6 +651,7 @@ func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, e
 
 // replaceTags gives every live offer of owner the tags; it returns how many it changed.
 func (d db) replaceTags(ctx context.Context, gen int, owner string, tags []string, now int64) (int, error) {
+	defer d.changed()
 	n := 0
 	err := d.Tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`, gen, owner, now)
@@ -722,6 +740,7 @@ func (d db) peerIV(ctx context.Context, id string) (string, error) {
 
 // cleanup deletes expired offers (their tags and candidates cascade) and nonces.
 func (d db) cleanup(ctx context.Context, now int64) (offers, nonces int64, err error) {
+	defer d.changed()
 	res, err := d.Write().ExecContext(ctx, `DELETE FROM signal_offers WHERE expires_at <= $1`, now)
 	if err != nil {
 		return 0, 0, fmt.Errorf("delete expired offers: %w", err)
@@ -757,6 +776,7 @@ func (d db) key(ctx context.Context, name string, make func() []byte) ([]byte, e
 
 // touch sets an offer's last_seen (G2 0.1.0's heartbeat).
 func (d db) touch(ctx context.Context, gen int, id string, now int64) error {
+	defer d.changed()
 	if _, err := d.Write().ExecContext(ctx, `UPDATE signal_offers SET last_seen = $1 WHERE gen = $2 AND id = $3`, now, gen, id); err != nil {
 		return fmt.Errorf("touch offer: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/store"
@@ -16,7 +17,7 @@ func migrated(t testing.TB, st *store.DB) db {
 	if err := st.Migrate(context.Background(), "signal", migrations); err != nil {
 		t.Fatal(err)
 	}
-	return db{st}
+	return db{DB: st}
 }
 
 // TestExpiryAndCleanup: an expired offer is invisible at once, before any sweep; the sweep
@@ -120,4 +121,46 @@ func TestCursorNeverSkips(t *testing.T) {
 			t.Fatalf("the cursor saw %d of %d rows", len(seen), writers*each*2)
 		}
 	})
+}
+
+// TestWritesCounted: every write that can change a discovery listing counts on the node's
+// writes counter once it is done, which is what makes a kept listing (topics) stale.
+func TestWritesCounted(t *testing.T) {
+	ctx := context.Background()
+	d := migrated(t, storetest.SQLite(t))
+	d.writes = new(atomic.Uint64)
+	const now = 1_000_000
+	offers := []newOffer{{SDP: "a", Tags: []string{"t"}, ExpiresAt: now + 1000}, {SDP: "b", Tags: []string{"t"}, ExpiresAt: now + 1000}}
+	tests := []struct {
+		name  string
+		write func() error
+	}{
+		{"create", func() error { return d.createOffers(ctx, gen2, "peer", offers, quota{}, now) }},
+		{"heartbeat", func() error { return d.touch(ctx, gen2, offers[0].ID, now+1) }},
+		{"answer", func() error {
+			_, err := d.answer(ctx, gen2, offers[0].ID, "", "other", "sdp", nil, 0, now, false)
+			return err
+		}},
+		{"retag", func() error {
+			_, err := d.replaceTags(ctx, gen2, "peer", []string{"u"}, now)
+			return err
+		}},
+		{"delete", func() error {
+			_, err := d.deleteOffer(ctx, gen2, offers[1].ID, "peer")
+			return err
+		}},
+		{"sweep", func() error {
+			_, _, err := d.cleanup(ctx, now+2000)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		before := d.writes.Load()
+		if err := tt.write(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if d.writes.Load() == before {
+			t.Errorf("%s did not count as a write", tt.name)
+		}
+	}
 }
