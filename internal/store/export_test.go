@@ -5,3 +5,10 @@ func (db *DB) KeptReads() int { return int(db.nreads.Load()) }
 
 // MaxReadStmts is maxReadStmts, for the tests.
 const MaxReadStmts = maxReadStmts
+
+// QueuedTx is the number of write transactions waiting for the next batch (group.go).
+func (db *DB) QueuedTx() int {
+	db.group.mu.Lock()
+	defer db.group.mu.Unlock()
+	return len(db.group.queue)
+}

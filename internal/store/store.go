@@ -43,6 +43,8 @@ type DB struct {
 	// counts them against maxReadStmts.
 	reads  sync.Map
 	nreads atomic.Int32
+	// group queues SQLite's write transactions for group commit (group.go).
+	group group
 }
 
 // maxReadStmts bounds the read statements kept. Queries are the code's texts, a few of them
@@ -238,8 +240,12 @@ func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 	return s, nil
 }
 
-// Tx runs fn in a write transaction, committing if it returns nil.
+// Tx runs fn in a write transaction, committing if it returns nil. On SQLite, the
+// transaction may hold other calls' functions too, each in its own savepoint (group.go).
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if db.Dialect == SQLite {
+		return db.txGrouped(ctx, fn)
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// Group commit for SQLite's writes. SQLite has one writer, and every commit waits for its
+// fsync (synchronous=FULL): under concurrent writers each waited for every fsync ahead of it,
+// so writes per second were fsyncs per second. Tx now queues its function; whoever finds no
+// batch running runs one: every function queued at that moment, each in a savepoint of one
+// transaction, then a single commit. A function's error rolls back its savepoint only; each
+// caller returns once the commit that holds its writes is durable, or with the error that
+// lost them. With one writer at a time this is the old path, one transaction per call.
+// PostgreSQL commits concurrent transactions together by itself; it keeps one per call.
+//
+// What a function sees is what it saw before: the batch runs the functions one after
+// another, so each sees the writes of those before it, as it would have after their
+// commits. A function must not keep the *sql.Tx past its return, as before.
+
+// maxBatch bounds the functions of one transaction, so one commit's wait stays bounded.
+const maxBatch = 256
+
+// txCall is one queued Tx.
+type txCall struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	err  error
+	pan  any // a panic of fn, raised again on the caller's goroutine
+	done chan struct{}
+}
+
+// group is the queue of one write handle.
+type group struct {
+	mu      sync.Mutex
+	queue   []*txCall
+	running bool
+}
+
+// txGrouped runs fn in the next batch (see above).
+func (db *DB) txGrouped(ctx context.Context, fn func(*sql.Tx) error) error {
+	c := &txCall{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead {
+		// On a goroutine of its own: a caller that ran the batches while more kept coming
+		// would not return to its own request.
+		go db.runBatches()
+	}
+	<-c.done
+	if c.pan != nil {
+		panic(c.pan)
+	}
+	return c.err
+}
+
+// runBatches runs batches until the queue is empty.
+func (db *DB) runBatches() {
+	g := &db.group
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxBatch)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		batch := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		if len(g.queue) == 0 {
+			g.queue = nil // the next append starts a new array; this one goes with the batch
+		}
+		g.mu.Unlock()
+		db.runBatch(batch)
+		for _, c := range batch {
+			close(c.done)
+		}
+	}
+}
+
+// runBatch runs batch in one transaction and sets each call's outcome.
+func (db *DB) runBatch(batch []*txCall) {
+	// The transaction is the batch's, not one caller's: a caller that gives up does not end
+	// it for the others.
+	ctx := context.Background()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		for _, c := range batch {
+			c.err = fmt.Errorf("store: begin: %w", err)
+		}
+		return
+	}
+	var ok []*txCall
+	for i, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT call"); err != nil {
+			db.abort(tx, batch[i:], ok, fmt.Errorf("store: savepoint: %w", err))
+			return
+		}
+		if c.pan, c.err = call(c.fn, tx); c.err == nil && c.pan == nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE call"); err != nil {
+				db.abort(tx, batch[i:], ok, fmt.Errorf("store: release: %w", err))
+				return
+			}
+			ok = append(ok, c)
+			continue
+		}
+		// SQLite ends the whole transaction on some errors (an interrupted write, a full
+		// disk): then there is no savepoint to return to, and the calls before this one lost
+		// their writes too.
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO call"); err != nil {
+			db.abort(tx, batch[i+1:], ok, fmt.Errorf("store: the transaction ended under a failed write: %w", err))
+			return
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE call"); err != nil {
+			db.abort(tx, batch[i+1:], ok, fmt.Errorf("store: release: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, c := range ok {
+			c.err = fmt.Errorf("store: commit: %w", err)
+		}
+	}
+}
+
+// abort rolls tx back and gives err to the calls whose writes it held (done) and to those
+// not yet run (rest).
+func (db *DB) abort(tx *sql.Tx, rest, done []*txCall, err error) {
+	_ = tx.Rollback()
+	for _, c := range append(done, rest...) {
+		if c.pan == nil {
+			c.err = err
+		}
+	}
+}
+
+// call runs fn on tx, catching a panic.
+func call(fn func(*sql.Tx) error, tx *sql.Tx) (pan any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pan = p
+		}
+	}()
+	return nil, fn(tx)
+}

@@ -1,0 +1,123 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/store/storetest"
+)
+
+// TestGroupCommit: SQLite's write transactions that queue while one runs share the next
+// commit, each in its own savepoint: one that fails, panics or was given up leaves no write
+// and takes none of the others' with it; every caller returns once its writes are committed.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(body string) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)
+			return err
+		}
+	}
+	// The first transaction holds the writer until the others are queued behind it, so they
+	// make one batch.
+	release, holding := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- db.Tx(ctx, func(tx *sql.Tx) error {
+			close(holding)
+			<-release
+			return insert("first")(tx)
+		})
+	}()
+	<-holding
+	errFailed := errors.New("refused")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	calls := []struct {
+		name string
+		ctx  context.Context
+		fn   func(*sql.Tx) error
+		want string // "" for success, else what the error or panic says
+	}{
+		{"ok 1", ctx, insert("ok 1"), ""},
+		{"fails after a write", ctx, func(tx *sql.Tx) error {
+			if err := insert("failed")(tx); err != nil {
+				return err
+			}
+			return errFailed
+		}, "refused"},
+		{"ok 2", ctx, insert("ok 2"), ""},
+		{"panics after a write", ctx, func(tx *sql.Tx) error {
+			_ = insert("panicked")(tx)
+			panic("boom")
+		}, "boom"},
+		{"bad SQL", ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`)
+			return err
+		}, "no such table"},
+		{"given up", cancelled, insert("given up"), "canceled"},
+		{"ok 3", ctx, insert("ok 3"), ""},
+	}
+	var wg sync.WaitGroup
+	got := make([]string, len(calls))
+	for i, c := range calls {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					got[i] = fmt.Sprint(p)
+				}
+			}()
+			if err := db.Tx(c.ctx, c.fn); err != nil {
+				got[i] = err.Error()
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < len(calls); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d transactions queued", db.QueuedTx(), len(calls))
+		}
+	}
+	close(release)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range calls {
+		if (c.want == "") != (got[i] == "") || (c.want != "" && !strings.Contains(got[i], c.want)) {
+			t.Errorf("%s: got %q, want %q", c.name, got[i], c.want)
+		}
+	}
+	// Read through the read pool: what each caller was told is committed is there.
+	rows, err := db.Query(ctx, `SELECT body FROM notes ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var bodies []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	want := map[string]bool{"first": true, "ok 1": true, "ok 2": true, "ok 3": true}
+	if len(bodies) != len(want) {
+		t.Fatalf("stored %q, want the four that succeeded", bodies)
+	}
+	for _, b := range bodies {
+		if !want[b] {
+			t.Fatalf("stored %q, want only the four that succeeded", bodies)
+		}
+	}
+}
