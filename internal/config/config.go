@@ -151,6 +151,9 @@ type Config struct {
 	// balancer takes it out of rotation before it stops accepting. SIGINT (Ctrl-C) and a
 	// second signal skip it.
 	DrainDelay Duration `json:"drain_delay"`
+	// StartupWait is how long a starting node keeps trying to reach PostgreSQL and NATS
+	// (each started with it, or restarting) before it gives up; 0 tries once.
+	StartupWait Duration `json:"startup_wait"`
 	// Pprof serves /debug/pprof/ (Go profiles). Off by default: profiles cost CPU and should
 	// not be open to the internet.
 	Pprof bool `json:"pprof"`
@@ -231,6 +234,7 @@ func Default() Config {
 		// within 6 s; Kubernetes' readiness probe every 10 s is better served by a preStop
 		// sleep (deploy/).
 		DrainDelay:     Duration(5 * time.Second),
+		StartupWait:    Duration(60 * time.Second),
 		AllowAnonymous: true,
 		CORSOrigins:    []string{"*"},
 		Limits: Limits{
@@ -357,6 +361,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 || c.DrainDelay < 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive and drain_delay not negative"))
+	}
+	if c.StartupWait < 0 {
+		errs = append(errs, errors.New("startup_wait cannot be negative"))
 	}
 	switch {
 	case c.Broker == "", c.Broker == "memory":

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/broker"
@@ -60,14 +61,26 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	db, err := store.Open(ctx, cfg.Store, cfg.DataDir)
+	// PostgreSQL and NATS may still be starting (a host's boot, a cluster's restart): a node
+	// keeps trying for startup_wait rather than exit and wait for a supervisor.
+	db, err := retry(ctx, log, "store", cfg.StartupWait.D(), store.IsPostgres(cfg.Store), func() (*store.DB, error) {
+		return store.Open(ctx, cfg.Store, cfg.DataDir)
+	})
 	if err != nil {
 		return nil, err
 	}
-	brk, pres, err := newBroker(ctx, cfg, log)
+	type engines struct {
+		b broker.Broker
+		p broker.PresenceManager
+	}
+	e, err := retry(ctx, log, "broker", cfg.StartupWait.D(), cfg.Broker != "" && cfg.Broker != "memory", func() (engines, error) {
+		b, p, err := newBroker(ctx, cfg, log)
+		return engines{b, p}, err
+	})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	brk, pres := e.b, e.p
 	h := hub.New(brk, pres, log)
 	if err := h.Run(); err != nil {
 		return nil, errors.Join(err, brk.Close(context.Background()), db.Close())
@@ -103,6 +116,26 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 	}
 	n.Server = server.New(cfg, log, db, brk, reg, Version, mounts...)
 	return n, nil
+}
+
+// retry calls open until it succeeds, within has passed or ctx ends; remote is false for an
+// engine in this process or on this disk, whose failure no wait mends (tried once). Each
+// failure is logged with the wait before the next try (250 ms, doubling up to 5 s).
+func retry[T any](ctx context.Context, log *slog.Logger, what string, within time.Duration, remote bool, open func() (T, error)) (T, error) {
+	deadline := time.Now().Add(within)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		v, err := open()
+		if err == nil || !remote || time.Now().Add(wait).After(deadline) {
+			return v, err
+		}
+		log.Warn("not reachable yet; trying again", "what", what, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			var zero T
+			return zero, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 // newBroker builds the engine cfg.Broker names: the in-process one, or NATS for a cluster.
