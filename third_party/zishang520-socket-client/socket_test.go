@@ -22,6 +22,18 @@ func allocatePort() string {
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
+// waitListening returns once addr accepts connections (Switchboard patch): the test server's
+// Listen calls back before its ListenAndServe goroutine listens, so an example could dial a
+// port nobody listened on yet. Bounded: after 10 s the example runs and fails on its own.
+func waitListening(addr string) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+}
+
 // ExampleSocket_basic demonstrates the basic usage of Socket.IO client
 func ExampleSocket_basic() {
 	config := server.DefaultServerOptions()
@@ -34,6 +46,7 @@ func ExampleSocket_basic() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -76,6 +89,7 @@ func ExampleSocket_disconnect() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -130,6 +144,7 @@ func ExampleSocket_emitWithAck() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -167,6 +182,7 @@ func ExampleSocket_volatile() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -203,6 +219,7 @@ func ExampleSocket_onAny() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -238,6 +255,7 @@ func ExampleSocket_timeout() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
@@ -317,6 +335,7 @@ func ExampleSocket_auth() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with authentication
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
@@ -404,6 +423,7 @@ func ExampleSocket_authFailed() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with invalid authentication
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
@@ -493,6 +513,7 @@ func ExampleSocket_authWithUserInfo() {
 	addr := allocatePort()
 
 	httpServer.Listen(addr, func() {
+		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with user token
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
