@@ -185,6 +185,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.db.Migrate(ctx, "signal", migrations); err != nil {
 		return err
 	}
+	if err := s.db.Prepare(ctx, hotWrites...); err != nil {
+		return err
+	}
 	random := func() []byte {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)

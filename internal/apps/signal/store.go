@@ -160,6 +160,43 @@ func (d db) changed() {
 	}
 }
 
+// The statements of an exchange's writes, prepared once at start (hotWrites): modernc's
+// SQLite otherwise parses and plans each on every call, an eighth of an exchange's CPU.
+const (
+	sqlCountMine   = `SELECT COUNT(*) FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`
+	sqlInsertOffer = `INSERT INTO signal_offers
+		(gen, id, scope, owner, sdp, tags, secret_hash, info, created_at, expires_at, last_seen)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	sqlInsertTag       = `INSERT INTO signal_offer_tags (gen, offer_id, tag) VALUES ($1, $2, $3)`
+	sqlCountCandidates = `SELECT COUNT(*) FROM signal_candidates WHERE gen = $1 AND offer_id = $2 AND role = $3`
+	sqlInsertCandidate = `INSERT INTO signal_candidates (gen, offer_id, sender, role, candidate, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
+	sqlNextTimes = `UPDATE signal_clock SET t = CASE WHEN t + $1 > $2 THEN t + $1 ELSE $2 END
+		WHERE id = 1 RETURNING t`
+	sqlDeleteOffer = `DELETE FROM signal_offers WHERE gen = $1 AND id = $2 AND owner = $3`
+	sqlTouch       = `UPDATE signal_offers SET last_seen = $1 WHERE gen = $2 AND id = $3`
+)
+
+var hotWrites = []string{sqlCountMine, sqlInsertOffer, sqlInsertTag, sqlCountCandidates, sqlInsertCandidate, sqlNextTimes, sqlDeleteOffer, sqlTouch}
+
+// txExec runs query in tx through its prepared statement.
+func (d db) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := d.TxStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// txQueryRow is txExec for a statement that returns one row; an error shows at Scan.
+func (d db) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := d.TxStmt(ctx, tx, query)
+	if err != nil {
+		return tx.QueryRowContext(ctx, query, args...) // reports the same error at Scan
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // newID returns 256 random bits as lowercase hex: the shape of rondevu's SHA-256 offer ids,
 // without their determinism (the same SDP twice was a primary-key conflict there).
 func newID() string { return auth.RandomHex(32) }
@@ -239,8 +276,7 @@ func (d db) createOffers(ctx context.Context, gen int, owner string, offers []ne
 	return d.Tx(ctx, func(tx *sql.Tx) error {
 		if lim.perOwner > 0 {
 			var mine int
-			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`,
-				gen, owner, now).Scan(&mine)
+			err := d.txQueryRow(ctx, tx, sqlCountMine, gen, owner, now).Scan(&mine)
 			if err != nil {
 				return fmt.Errorf("count offers: %w", err)
 			}
@@ -276,15 +312,13 @@ func (d db) createOffers(ctx context.Context, gen int, owner string, offers []ne
 					return errExists
 				}
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO signal_offers
-				(gen, id, scope, owner, sdp, tags, secret_hash, info, created_at, expires_at, last_seen)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			_, err := d.txExec(ctx, tx, sqlInsertOffer,
 				gen, o.ID, o.Scope, owner, o.SDP, jsonList(o.Tags), nullString(o.SecretHash), o.Info, now, o.ExpiresAt, now)
 			if err != nil {
 				return fmt.Errorf("insert offer: %w", err)
 			}
 			for _, t := range o.Tags {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO signal_offer_tags (gen, offer_id, tag) VALUES ($1, $2, $3)`, gen, o.ID, t); err != nil {
+				if _, err := d.txExec(ctx, tx, sqlInsertTag, gen, o.ID, t); err != nil {
 					return fmt.Errorf("insert tag: %w", err)
 				}
 			}
@@ -525,10 +559,9 @@ func likePrefix(p string) string {
 // a timestamp is taken inside the writing transaction and the clock row is locked until it
 // commits, rows become visible in timestamp order and a cursor never skips one (rondevu's
 // now+index could hand a later row a smaller time: spec A4.7). It returns the first.
-func nextTimes(ctx context.Context, tx *sql.Tx, n int, now int64) (int64, error) {
+func (d db) nextTimes(ctx context.Context, tx *sql.Tx, n int, now int64) (int64, error) {
 	var last int64
-	err := tx.QueryRowContext(ctx, `UPDATE signal_clock SET t = CASE WHEN t + $1 > $2 THEN t + $1 ELSE $2 END
-		WHERE id = 1 RETURNING t`, int64(n), now+int64(n)-1).Scan(&last)
+	err := d.txQueryRow(ctx, tx, sqlNextTimes, int64(n), now+int64(n)-1).Scan(&last)
 	if err != nil {
 		return 0, fmt.Errorf("clock: %w", err)
 	}
@@ -542,7 +575,7 @@ func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string
 	var at int64
 	err := d.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if at, err = nextTimes(ctx, tx, 1, now); err != nil {
+		if at, err = d.nextTimes(ctx, tx, 1, now); err != nil {
 			return err
 		}
 		b := (&q{}).sql("UPDATE signal_offers SET answerer = ").arg(answerer).sql(", answer_sdp = ").arg(sdp).
@@ -581,23 +614,21 @@ func (d db) addCandidates(ctx context.Context, gen int, offerID, sender, role st
 	out := make([]candidate, 0, len(cands))
 	err := d.Tx(ctx, func(tx *sql.Tx) error {
 		var have int
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM signal_candidates WHERE gen = $1 AND offer_id = $2 AND role = $3`,
-			gen, offerID, role).Scan(&have)
+		err := d.txQueryRow(ctx, tx, sqlCountCandidates, gen, offerID, role).Scan(&have)
 		if err != nil {
 			return fmt.Errorf("count candidates: %w", err)
 		}
 		if perOffer > 0 && have+len(cands) > perOffer {
 			return &limitError{"candidates", have, perOffer}
 		}
-		first, err := nextTimes(ctx, tx, len(cands), now)
+		first, err := d.nextTimes(ctx, tx, len(cands), now)
 		if err != nil {
 			return err
 		}
 		for i, c := range cands {
 			at := first + int64(i)
 			var id int64
-			err := tx.QueryRowContext(ctx, `INSERT INTO signal_candidates (gen, offer_id, sender, role, candidate, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, gen, offerID, sender, role, string(c), at).Scan(&id)
+			err := d.txQueryRow(ctx, tx, sqlInsertCandidate, gen, offerID, sender, role, string(c), at).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("insert candidate: %w", err)
 			}
@@ -641,12 +672,16 @@ func (d db) queryCandidates(ctx context.Context, query string, args ...any) ([]c
 // deleteOffer deletes an offer of owner (expired or not) with its tags and candidates.
 func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, error) {
 	defer d.changed()
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM signal_offers WHERE gen = $1 AND id = $2 AND owner = $3`, gen, id, owner)
-	if err != nil {
-		return false, fmt.Errorf("delete offer: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	var n int64
+	err := d.Tx(ctx, func(tx *sql.Tx) error { // a transaction, to share a group commit
+		res, err := d.txExec(ctx, tx, sqlDeleteOffer, gen, id, owner)
+		if err != nil {
+			return fmt.Errorf("delete offer: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n > 0, err
 }
 
 // replaceTags gives every live offer of owner the tags; it returns how many it changed.
@@ -777,10 +812,12 @@ func (d db) key(ctx context.Context, name string, make func() []byte) ([]byte, e
 // touch sets an offer's last_seen (G2 0.1.0's heartbeat).
 func (d db) touch(ctx context.Context, gen int, id string, now int64) error {
 	defer d.changed()
-	if _, err := d.Write().ExecContext(ctx, `UPDATE signal_offers SET last_seen = $1 WHERE gen = $2 AND id = $3`, now, gen, id); err != nil {
-		return fmt.Errorf("touch offer: %w", err)
-	}
-	return nil
+	return d.Tx(ctx, func(tx *sql.Tx) error { // a transaction, to share a group commit
+		if _, err := d.txExec(ctx, tx, sqlTouch, now, gen, id); err != nil {
+			return fmt.Errorf("touch offer: %w", err)
+		}
+		return nil
+	})
 }
 
 // pollCandidates returns, for G4's poll, the candidates newer than since that wait for me:
