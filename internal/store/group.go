@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Group commit for SQLite's writes. SQLite has one writer, and every commit waits for its
@@ -30,7 +31,16 @@ type txCall struct {
 	err  error
 	pan  any // a panic of fn, raised again on the caller's goroutine
 	done chan struct{}
+	// state is queued until the batch takes the call (running) or its caller gives up
+	// waiting for its turn (abandoned); whichever comes first holds.
+	state atomic.Int32
 }
+
+const (
+	queued int32 = iota
+	running
+	abandoned
+)
 
 // group is the queue of one write handle.
 type group struct {
@@ -53,7 +63,16 @@ func (db *DB) txGrouped(ctx context.Context, fn func(*sql.Tx) error) error {
 		// would not return to its own request.
 		go db.runBatches()
 	}
-	<-c.done
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		// Given up while queued: the call will not run, and the caller need not wait for the
+		// batches ahead (a stalled disk). Once running, its outcome is awaited.
+		if c.state.CompareAndSwap(queued, abandoned) {
+			return fmt.Errorf("store: waiting for the writer: %w", ctx.Err())
+		}
+		<-c.done
+	}
 	if c.pan != nil {
 		panic(c.pan)
 	}
@@ -98,6 +117,9 @@ func (db *DB) runBatch(batch []*txCall) {
 	}
 	var ok []*txCall
 	for i, c := range batch {
+		if !c.state.CompareAndSwap(queued, running) {
+			continue // its caller returned already
+		}
 		if err := c.ctx.Err(); err != nil {
 			c.err = err
 			continue

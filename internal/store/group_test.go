@@ -121,3 +121,59 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitGiveUp: a caller whose context ends while its transaction waits for the
+// writer returns at once, and its function never runs.
+func TestGroupCommitGiveUp(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	release, holding := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- db.Tx(ctx, func(*sql.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	waiting, cancel := context.WithCancel(ctx)
+	ran := make(chan struct{}, 1)
+	gaveUp := make(chan error, 1)
+	go func() {
+		gaveUp <- db.Tx(waiting, func(*sql.Tx) error {
+			ran <- struct{}{}
+			return nil
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second transaction never queued")
+		}
+	}
+	cancel()
+	select {
+	case err := <-gaveUp:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("gave up with %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller still waits for the writer after giving up")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// The writer is free again; a later transaction runs, and the abandoned one did not.
+	if err := db.Tx(ctx, func(*sql.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("an abandoned transaction ran")
+	default:
+	}
+}
