@@ -63,24 +63,21 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 	}
 	// PostgreSQL and NATS may still be starting (a host's boot, a cluster's restart): a node
 	// keeps trying for startup_wait rather than exit and wait for a supervisor.
-	db, err := retry(ctx, log, "store", cfg.StartupWait.D(), store.IsPostgres(cfg.Store), func() (*store.DB, error) {
-		return store.Open(ctx, cfg.Store, cfg.DataDir)
-	})
-	if err != nil {
+	var db *store.DB
+	if err := retry(ctx, log, "store", cfg.StartupWait.D(), store.IsPostgres(cfg.Store), func() (err error) {
+		db, err = store.Open(ctx, cfg.Store, cfg.DataDir)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	type engines struct {
-		b broker.Broker
-		p broker.PresenceManager
-	}
-	e, err := retry(ctx, log, "broker", cfg.StartupWait.D(), cfg.Broker != "" && cfg.Broker != "memory", func() (engines, error) {
-		b, p, err := newBroker(ctx, cfg, log)
-		return engines{b, p}, err
-	})
-	if err != nil {
+	var brk broker.Broker
+	var pres broker.PresenceManager
+	if err := retry(ctx, log, "broker", cfg.StartupWait.D(), !inProcessBroker(cfg), func() (err error) {
+		brk, pres, err = newBroker(ctx, cfg, log)
+		return err
+	}); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	brk, pres := e.b, e.p
 	h := hub.New(brk, pres, log)
 	if err := h.Run(); err != nil {
 		return nil, errors.Join(err, brk.Close(context.Background()), db.Close())
@@ -121,26 +118,28 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, list []En
 // retry calls open until it succeeds, within has passed or ctx ends; remote is false for an
 // engine in this process or on this disk, whose failure no wait mends (tried once). Each
 // failure is logged with the wait before the next try (250 ms, doubling up to 5 s).
-func retry[T any](ctx context.Context, log *slog.Logger, what string, within time.Duration, remote bool, open func() (T, error)) (T, error) {
+func retry(ctx context.Context, log *slog.Logger, what string, within time.Duration, remote bool, open func() error) error {
 	deadline := time.Now().Add(within)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		v, err := open()
+		err := open()
 		if err == nil || !remote || time.Now().Add(wait).After(deadline) {
-			return v, err
+			return err
 		}
 		log.Warn("not reachable yet; trying again", "what", what, "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
-			var zero T
-			return zero, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
 }
 
+// inProcessBroker reports whether cfg.Broker names the in-process broker.
+func inProcessBroker(cfg config.Config) bool { return cfg.Broker == "" || cfg.Broker == "memory" }
+
 // newBroker builds the engine cfg.Broker names: the in-process one, or NATS for a cluster.
 func newBroker(ctx context.Context, cfg config.Config, log *slog.Logger) (broker.Broker, broker.PresenceManager, error) {
-	if cfg.Broker == "" || cfg.Broker == "memory" {
+	if inProcessBroker(cfg) {
 		mem := broker.NewMemory(cfg.Limits.HistoryMetaTTL.D())
 		return mem, mem, nil
 	}

@@ -43,23 +43,14 @@ func (r *retries) Handle(_ context.Context, rec slog.Record) error {
 	return nil
 }
 
-// freePort is a loopback port nothing listens on (yet).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestStartWaitsForBroker: a node whose NATS is not up yet keeps trying, and starts once it
 // is (a cluster restarted all at once).
 func TestStartWaitsForBroker(t *testing.T) {
-	port := freePort(t)
+	addr := nodetest.FreeAddr(t)
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
 	cfg := nodetest.Config(t, func(c *config.Config) {
-		c.Broker = "nats://127.0.0.1:" + strconv.Itoa(port)
+		c.Broker = "nats://" + addr
 		c.StartupWait = config.Duration(time.Minute)
 	})
 	log := &retries{seen: make(chan struct{}, 1)}
@@ -102,13 +93,13 @@ func TestStartGivesUp(t *testing.T) {
 		wait    time.Duration
 		retries bool
 	}{
-		{"after its wait", 600 * time.Millisecond, true},
+		{"after its wait", 3 * time.Second, true}, // tries at 0, 0.25 s, 0.75 s and 1.75 s
 		{"at once with no wait", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := nodetest.Config(t, func(c *config.Config) {
-				c.Broker = "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+				c.Broker = "nats://" + nodetest.FreeAddr(t)
 				c.StartupWait = config.Duration(tt.wait)
 			})
 			log := &retries{seen: make(chan struct{}, 1)}

@@ -31,15 +31,16 @@ type txCall struct {
 	err  error
 	pan  any // a panic of fn, raised again on the caller's goroutine
 	done chan struct{}
-	// state is queued until the batch takes the call (running) or its caller gives up
-	// waiting for its turn (abandoned); whichever comes first holds.
+	// state is callQueued until the batch takes the call (callRunning) or its caller gives
+	// up waiting for its turn (callAbandoned); whichever comes first holds.
 	state atomic.Int32
 }
 
+// txCall states.
 const (
-	queued int32 = iota
-	running
-	abandoned
+	callQueued int32 = iota
+	callRunning
+	callAbandoned
 )
 
 // group is the queue of one write handle.
@@ -68,7 +69,7 @@ func (db *DB) txGrouped(ctx context.Context, fn func(*sql.Tx) error) error {
 	case <-ctx.Done():
 		// Given up while queued: the call will not run, and the caller need not wait for the
 		// batches ahead (a stalled disk). Once running, its outcome is awaited.
-		if c.state.CompareAndSwap(queued, abandoned) {
+		if c.state.CompareAndSwap(callQueued, callAbandoned) {
 			return fmt.Errorf("store: waiting for the writer: %w", ctx.Err())
 		}
 		<-c.done
@@ -117,7 +118,7 @@ func (db *DB) runBatch(batch []*txCall) {
 	}
 	var ok []*txCall
 	for i, c := range batch {
-		if !c.state.CompareAndSwap(queued, running) {
+		if !c.state.CompareAndSwap(callQueued, callRunning) {
 			continue // its caller returned already
 		}
 		if err := c.ctx.Err(); err != nil {

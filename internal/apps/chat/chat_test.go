@@ -3,7 +3,6 @@ package chat_test
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -263,12 +262,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestHostileFramesAndSeparateListener(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra := ln.Addr().String()
-	ln.Close()
+	extra := nodetest.FreeAddr(t)
 	n := start(t, func(c *config.Config) { chat.Settings(*c).SocketIOAddr = extra })
 	base := n.URL + "/chat"
 	_, tok := login(t, base, "alice")

@@ -336,30 +336,35 @@ func (g *G2) byTopic(w http.ResponseWriter, r *http.Request, topic string) {
 		filterBits = b
 	}
 	at := g.s.now()
-	now := at.UnixMilli()
-	listed, ok := g.s.topics.get(topic, now, at)
-	total, page := 0, make([][]byte, 0, min(limit, len(listed)))
-	if ok {
-		for _, o := range listed {
-			if filterBits.has(o.owner) {
-				continue
-			}
-			total++
-			if len(page) < limit {
-				page = append(page, o.json)
-			}
-		}
-	} else {
+	listed, ok := g.s.topics.get(topic, at)
+	total := -1 // counted from listed
+	if !ok {
 		var err error
-		if total, page, err = g.listTopic(r.Context(), topic, now, at, filterBits, limit); err != nil {
+		if listed, total, err = g.listTopic(r.Context(), topic, at, filterBits, limit); err != nil {
 			g.s.internal(w, r, err)
 			return
 		}
 	}
+	page := make([][]byte, 0, min(limit, len(listed)))
+	size, n := 0, 0
+	for _, o := range listed {
+		if filterBits.has(o.owner) {
+			continue
+		}
+		n++
+		if len(page) < limit {
+			page = append(page, o.json)
+			size += len(o.json) + 1
+		}
+	}
+	if total < 0 {
+		total = n
+	}
 	// The answer is written from the offers' encoded JSON: encoding them was a fifth of a
 	// request's CPU, and a kept listing's offers are encoded once.
 	b, _ := json.Marshal(topic)
-	out := append(append([]byte(`{"topic":`), b...), `,"offers":[`...)
+	out := make([]byte, 0, len(b)+size+64)
+	out = append(append(append(out, `{"topic":`...), b...), `,"offers":[`...)
 	for i, o := range page {
 		if i > 0 {
 			out = append(out, ',')
@@ -371,16 +376,16 @@ func (g *G2) byTopic(w http.ResponseWriter, r *http.Request, topic string) {
 }
 
 // listTopic reads topic's live unanswered offers, newest first, and keeps them (topics) when
-// they are few enough. It returns how many filterBits lets through, and the first limit of
-// those, encoded.
-func (g *G2) listTopic(ctx context.Context, topic string, now int64, at time.Time, filterBits bloom, limit int) (int, [][]byte, error) {
+// they are few enough; total is then -1 and the caller filters and pages them. A topic with
+// more is answered by its page alone: the first limit offers that filterBits lets through,
+// with total the count of all it lets through.
+func (g *G2) listTopic(ctx context.Context, topic string, at time.Time, filterBits bloom, limit int) (listed []listedOffer, total int, err error) {
 	version := g.s.topics.version()
-	f := filter{Gen: gen2, Now: now, AnyTags: []string{topic}, Available: true}
+	f := filter{Gen: gen2, Now: at.UnixMilli(), AnyTags: []string{topic}, Available: true}
 	// One pass over (id, owner), newest first: SDPs are loaded only for the offers answered
 	// with, or for all of them when the topic is kept.
-	var all, pageIDs []string
-	total := 0
-	err := g.s.db.owners(ctx, f, func(id, owner string) {
+	var all, page []string
+	err = g.s.db.owners(ctx, f, func(id, owner string) {
 		if len(all) <= topicMaxOffers {
 			all = append(all, id)
 		}
@@ -388,16 +393,16 @@ func (g *G2) listTopic(ctx context.Context, topic string, now int64, at time.Tim
 			return
 		}
 		total++
-		if len(pageIDs) < limit {
-			pageIDs = append(pageIDs, id)
+		if len(page) < limit {
+			page = append(page, id)
 		}
 	})
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, err
 	}
 	keep := len(all) <= topicMaxOffers
 	if !keep {
-		all = pageIDs
+		all = page
 	}
 	var offers []*offer
 	if len(all) > 0 {
@@ -405,25 +410,17 @@ func (g *G2) listTopic(ctx context.Context, topic string, now int64, at time.Tim
 		// index once per offer of the topic, not of the page.
 		f.AnyTags, f.IDs = nil, all
 		if offers, err = g.s.db.listOffers(ctx, f, "o.last_seen DESC", -1, 0); err != nil {
-			return 0, nil, err
+			return nil, 0, err
 		}
 	}
-	var listed []listedOffer
 	if keep {
-		listed = g.s.topics.put(topic, version, now, at, offers)
-	} else {
-		listed = make([]listedOffer, len(offers))
-		for i, o := range offers {
-			listed[i] = listOffer(o)
-		}
+		return g.s.topics.put(topic, version, at, offers), -1, nil
 	}
-	page := make([][]byte, 0, min(limit, len(listed)))
-	for _, o := range listed {
-		if len(page) < limit && !filterBits.has(o.owner) {
-			page = append(page, o.json)
-		}
+	listed = make([]listedOffer, len(offers))
+	for i, o := range offers {
+		listed[i] = listOffer(o)
 	}
-	return total, page, nil
+	return listed, total, nil
 }
 
 func (g *G2) topics(w http.ResponseWriter, r *http.Request) {

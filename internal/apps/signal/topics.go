@@ -51,7 +51,7 @@ type topicList struct {
 // topics is the cache of G2 listings.
 type topics struct {
 	ttl     time.Duration
-	writes  *atomic.Uint64 // the store's count of offer writes on this node (db.changes)
+	writes  *atomic.Uint64 // the store's count of offer writes on this node (db.writes)
 	entries *lru.Cache[string, *topicList]
 }
 
@@ -63,22 +63,21 @@ func newTopics(ttl time.Duration, writes *atomic.Uint64) *topics {
 // version is the counter to tag a listing with: read it before the queries that fill one.
 func (t *topics) version() uint64 { return t.writes.Load() }
 
-// get returns topic's listing if it still holds at now (ms) and at wall time at.
-func (t *topics) get(topic string, now int64, at time.Time) ([]listedOffer, bool) {
+// get returns topic's listing if it still holds at at.
+func (t *topics) get(topic string, at time.Time) ([]listedOffer, bool) {
 	if t.ttl <= 0 {
 		return nil, false
 	}
 	e, ok := t.entries.Get(topic)
-	if !ok || e.version != t.writes.Load() || now >= e.until || at.Sub(e.filled) >= t.ttl || at.Before(e.filled) {
+	if !ok || e.version != t.writes.Load() || at.UnixMilli() >= e.until || at.Sub(e.filled) >= t.ttl || at.Before(e.filled) {
 		return nil, false
 	}
 	return e.offers, true
 }
 
-// put encodes offers (every live unanswered offer of topic, in listing order, as read after
-// version was taken, at now (ms) and wall time at) and keeps them unless they are too many
-// or too large.
-func (t *topics) put(topic string, version uint64, now int64, at time.Time, offers []*offer) []listedOffer {
+// put encodes offers (every live unanswered offer of topic, in listing order, as read at at,
+// after version was taken) and keeps them unless they are too many or too large.
+func (t *topics) put(topic string, version uint64, at time.Time, offers []*offer) []listedOffer {
 	out := make([]listedOffer, len(offers))
 	until, size := int64(-1), 0
 	for i, o := range offers {
@@ -93,7 +92,7 @@ func (t *topics) put(topic string, version uint64, now int64, at time.Time, offe
 		return out
 	}
 	if until < 0 {
-		until = now + t.ttl.Milliseconds() // no offer: stale once the age runs out
+		until = at.Add(t.ttl).UnixMilli() // no offer: stale once the age runs out
 	}
 	t.entries.Add(topic, &topicList{version: version, filled: at, until: until, offers: out})
 	return out

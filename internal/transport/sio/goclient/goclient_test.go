@@ -1,7 +1,6 @@
 package goclient_test
 
 import (
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,13 +85,7 @@ func TestConnectOnce(t *testing.T) {
 
 // TestConnectFails: a server that is not there is an error after the attempts, not a hang.
 func TestConnectFails(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	sock, err := goclient.New("http://"+addr, goclient.Options{Path: "/api/socket.io"})
+	sock, err := goclient.New("http://"+nodetest.FreeAddr(t), goclient.Options{Path: "/api/socket.io"})
 	if err != nil {
 		t.Fatal(err)
 	}
