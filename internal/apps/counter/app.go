@@ -64,7 +64,7 @@ func New(d module.Deps) (*App, error) {
 	a := &App{cfg: c, db: db{d.Store}, hub: d.Hub, reg: d.Registry, node: sio.NodeOf(d.Config),
 		log: d.Log.With("app", "counter"), now: time.Now,
 		events: set(c.Events), styles: set(c.Styles), prefix: c.Prefix, stop: func() {}}
-	a.commits = newCommitter(a.db, a.log)
+	a.commits = newCommitter(a.db, a.log, a.cfg.CommitWindow.D())
 	d.Views.Register(Name, view{a})
 	return a, nil
 }

@@ -15,7 +15,10 @@ import (
 // at once; it does not wait for the disk. The committer takes everything queued at that moment
 // and commits it as one transaction (SQLite has one writer and each commit waits for an fsync,
 // so committing one by one would queue clicks behind each other's fsync), then everything that
-// queued meanwhile, and so on.
+// queued meanwhile, and so on. Commits start at least the commit window (apps.counter.
+// commit_window) apart, unless the last one was full: a steady stream of clicks is then
+// stored a window's worth per transaction instead of one or two per fsync, which was a third
+// of the server's CPU at 200 clicks/s. A click after a quiet spell is committed at once.
 //
 // The promise, exactly:
 //   - Every record that was queued is committed once: a failed commit is retried (one record
@@ -25,8 +28,9 @@ import (
 //     record) is logged with its content and counted in
 //     switchboard_refused_total{limit="counter_store_failed"}.
 //   - The broadcast runs ahead of the store by at most one commit window: the records of the
-//     commit in progress and those queued since, which the next commit takes. A crash (kill
-//     -9, power loss) loses at most those; everything broadcast before is stored.
+//     commit in progress and those queued since, which the next commit takes, at most the
+//     window after the one in progress started. A crash (kill -9, power loss) loses at most
+//     those; everything broadcast before is stored.
 //   - The queue is bounded (maxQueued). When it is full the store is behind: a sender waits
 //     for room (backpressure: its socket's events are handled one at a time, so it slows down)
 //     for up to backpressure; past that the record is refused before anything is broadcast,
@@ -45,13 +49,15 @@ const backpressure = 2 * time.Second
 type committer struct {
 	db      db
 	log     *slog.Logger
+	window  time.Duration                             // the least time between the starts of two commits
+	hold    func(context.Context, time.Duration) bool // wait; a test holds it
 	queue   chan record
 	done    chan struct{} // closed when run has committed everything and returned
 	refused atomic.Int64  // records refused since the last report
 }
 
-func newCommitter(d db, log *slog.Logger) *committer {
-	return &committer{db: d, log: log, queue: make(chan record, maxQueued), done: make(chan struct{})}
+func newCommitter(d db, log *slog.Logger, window time.Duration) *committer {
+	return &committer{db: d, log: log, window: window, queue: make(chan record, maxQueued), done: make(chan struct{})}
 }
 
 // add queues r for the store and reports whether it was taken (see the promise above).
@@ -103,8 +109,34 @@ func (c *committer) run(ctx context.Context) {
 		case <-report.C:
 			c.report()
 		case r := <-c.queue:
-			c.commit(c.take(r))
+			start := time.Now()
+			batch := c.take(r)
+			wrote := c.commit(batch)
+			if wrote && len(batch) < maxBatch && !c.wait(ctx, start) {
+				c.drain()
+				return
+			}
 		}
+	}
+}
+
+// wait lets the commit window pass since start, so that what is queued meanwhile shares the
+// next commit; false when ctx ended first.
+func (c *committer) wait(ctx context.Context, start time.Time) bool {
+	d := c.window - time.Since(start)
+	if d <= 0 {
+		return true
+	}
+	if c.hold != nil {
+		return c.hold(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -142,15 +174,16 @@ func (c *committer) report() {
 }
 
 // commit stores a batch; when the transaction fails, each record is retried alone until it is
-// stored, or the store is reachable and still refuses it.
-func (c *committer) commit(batch []record) {
+// stored, or the store is reachable and still refuses it. It reports whether there was
+// anything to write.
+func (c *committer) commit(batch []record) bool {
 	if !slices.ContainsFunc(batch, record.counts) {
 		release(batch) // only sync points: there is nothing to write
-		return
+		return false
 	}
 	if c.store(batch) == nil {
 		release(batch)
-		return
+		return true
 	}
 	for _, r := range batch {
 		if !r.counts() {
@@ -171,6 +204,7 @@ func (c *committer) commit(batch []record) {
 		}
 	}
 	release(batch)
+	return true
 }
 
 // release tells the waiters of sync that their point is committed.

@@ -3,6 +3,7 @@ package counter
 import (
 	"errors"
 	"flag"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/transport/sio"
@@ -25,6 +26,9 @@ type Config struct {
 	ClickRate     float64      `json:"click_rate"`      // clicks and events per second per connection (burst 2×); 0 = off
 	HistoryDays   int          `json:"history_days"`    // days before today that latest_hours covers
 	MaxLatestRows int          `json:"max_latest_rows"` // latest_clicks and latest_events
+	// CommitWindow is the least time between the starts of two commits of clicks: what a
+	// crash can lose, and what a steady stream shares per transaction (see commit.go).
+	CommitWindow config.Duration `json:"commit_window"`
 }
 
 // Default is the counter's configuration out of the box.
@@ -40,6 +44,7 @@ func Default() *Config {
 		// at full speed must never lose one. 50/s (burst 100) covers the fastest key repeat; a
 		// script gets no further.
 		MaxName: 15, MaxComment: 75, ClickRate: 50, HistoryDays: 6, MaxLatestRows: 10000,
+		CommitWindow: config.Duration(20 * time.Millisecond),
 	}
 }
 
@@ -48,6 +53,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxName < 1 || c.MaxComment < 1 || c.ClickRate < 0 || c.HistoryDays < 0 || c.MaxLatestRows < 1 {
 		errs = append(errs, errors.New("max_name, max_comment and max_latest_rows must be positive, click_rate and history_days not negative"))
+	}
+	if c.CommitWindow < 0 || c.CommitWindow.D() > time.Second {
+		errs = append(errs, errors.New("commit_window must be 0 to 1s"))
 	}
 	return errors.Join(append(errs, c.ValidatePrefix(), c.SocketIO.Validate())...)
 }

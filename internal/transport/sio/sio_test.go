@@ -364,8 +364,8 @@ func TestBroadcastKeepsOrderWithEmits(t *testing.T) {
 	}
 }
 
-// broadcastsInOrder runs TestBroadcastKeepsOrderWithEmits with a write delay (the writer
-// pauses that long before each write, so what is sent meanwhile shares it).
+// broadcastsInOrder runs TestBroadcastKeepsOrderWithEmits with a write delay (a connection
+// writes at most once per delay, so what is sent meanwhile shares the write).
 func broadcastsInOrder(t *testing.T, delay time.Duration) {
 	const n = 200
 	var srv *sio.Server

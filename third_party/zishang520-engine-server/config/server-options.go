@@ -440,9 +440,10 @@ func (s *ServerOptions) IdleTimeout() time.Duration {
 	return s.idleTimeout.Get()
 }
 
-// Switchboard patch: a WebSocket connection's writer, once woken, waits this long before it
-// writes, so that what is sent meanwhile shares the write (as the native connections'
-// limits.write_delay): throughput for latency. 0 writes at once.
+// Switchboard patch: a WebSocket connection writes at most once per this delay, so that what
+// is sent meanwhile shares the write (as the native connections' limits.write_delay); a write
+// after a quiet spell longer than the delay goes at once. Throughput for latency, paid only
+// by a connection sent to continuously. 0 writes at once.
 func (s *ServerOptions) SetWriteDelay(d time.Duration) {
 	s.writeDelay = types.NewSome(d)
 }

@@ -26,7 +26,7 @@ type GatherConn struct {
 	net.Conn
 	// QueueBytes bounds the connection's outbound queue (0: no bound); see outbound.go.
 	QueueBytes int
-	// WriteDelay is how long the connection's writer waits, once woken, before it writes.
+	// WriteDelay is the least time between the starts of two of the connection's writes.
 	WriteDelay time.Duration
 	mu         sync.Mutex
 	held       bool
@@ -116,7 +116,7 @@ func (g *GatherConn) flushLocked() error {
 type GatherResponse struct {
 	http.ResponseWriter
 	QueueBytes int           // the connection's outbound bound
-	WriteDelay time.Duration // the connection's writer's wait before writing
+	WriteDelay time.Duration // the least time between two writes (see websocket.space)
 }
 
 // Hijack hands the connection over wrapped in a GatherConn.

@@ -293,6 +293,60 @@ func TestWriterPause(t *testing.T) {
 	}
 }
 
+// TestWriteSpacing: with a write delay, a frame to a connection that has not written for
+// longer than the delay goes out at once, and frames queued within the delay of the last write
+// wait out the rest of it and share one write. The wait is held by the test, not timed.
+func TestWriteSpacing(t *testing.T) {
+	tr, client, counter := pipeTransport(t)
+	w := tr.(*websocket)
+	w.spacing = time.Hour
+	waits := make(chan time.Duration, 1)
+	release := make(chan struct{})
+	w.sleep = func(d time.Duration) {
+		select {
+		case waits <- d:
+		default: // a later wait: the test reads only the first
+		}
+		<-release
+	}
+	fs := tr.(FrameSender)
+	send := func(i int) {
+		fs.SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["n",` + string(rune('0'+i)) + `]`), Shared: &packet.Shared{}})
+	}
+	read := func(i int) {
+		t.Helper()
+		_ = client.SetReadDeadline(time.Now().Add(10 * time.Second)) // a guard: a held write fails, not hangs
+		_, got, err := client.ReadMessage()
+		if want := `42["n",` + string(rune('0'+i)) + `]`; err != nil || string(got) != want {
+			t.Fatalf("read %q (%v), want %q", got, err, want)
+		}
+	}
+	before := counter.writes.Load()
+	send(0) // the first write: nothing was written within the delay
+	read(0)
+	if n := counter.writes.Load() - before; n != 1 {
+		t.Fatalf("%d writes for the first frame, want 1", n)
+	}
+	for i := 1; i <= 3; i++ {
+		send(i)
+	}
+	select {
+	case d := <-waits:
+		if d <= 0 || d > time.Hour {
+			t.Fatalf("the writer waits %v, want the rest of the hour", d)
+		}
+	case <-time.After(10 * time.Second): // a guard: a writer that does not wait fails, not hangs
+		t.Fatal("frames queued within the delay of the last write were not held")
+	}
+	close(release)
+	for i := 1; i <= 3; i++ {
+		read(i)
+	}
+	if n := counter.writes.Load() - before; n != 2 {
+		t.Fatalf("%d writes for a frame and three queued within the delay, want 2", n)
+	}
+}
+
 // TestWriteAfterControlFrame: a control frame (gorilla's pong, its close) sets the
 // connection's write deadline outside hold, a second away; once that has passed, the next
 // write still goes out, because the writer moves the deadline it did not set itself. The

@@ -23,8 +23,14 @@ type websocket struct {
 
 	socket *types.WebSocketConn
 	out    outbound // Switchboard patch: replaces upstream's unbounded write queue
-	// pause is what a woken writer does before it writes: yield, or wait the write delay.
+	// pause is what a woken writer does before it first takes its queue: yield.
 	pause func()
+	// spacing (the write delay) is the least time between two writes' starts; lastWrite is
+	// when the last one started. Only the writer touches lastWrite, and one writer runs at a
+	// time (the queue's running flag orders them).
+	spacing   time.Duration
+	lastWrite time.Time
+	sleep     func(time.Duration) // time.Sleep; a test holds it
 }
 
 // WebSocket transport
@@ -49,12 +55,10 @@ func (w *websocket) Construct(ctx *types.HttpContext) {
 
 	w.idleTimeout = ctx.IdleTimeout
 	w.socket = ctx.Websocket
-	w.pause = yield
+	w.pause, w.sleep = yield, time.Sleep
 	if g, ok := w.socket.NetConn().(*GatherConn); ok {
 		w.out.max = g.QueueBytes
-		if d := g.WriteDelay; d > 0 {
-			w.pause = func() { time.Sleep(d) }
-		}
+		w.spacing = g.WriteDelay
 	}
 
 	_ = w.socket.On("error", func(errs ...any) {
