@@ -68,6 +68,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown app", []string{"-config", write("f.json", `{"apps":{"chatt":{}}}`)}, nil, `no app "chatt"`},
 		{"unknown field in an app", []string{"-config", write("g.json", `{"apps":{"chat":{"post_rat":1}}}`)}, nil, "apps.chat"},
 		{"bad app setting", []string{"-config", write("h.json", `{"apps":{"counter":{"max_name":0}}}`)}, nil, "apps.counter: max_name"},
+		{"commit window too long", nil, map[string]string{"SWITCHBOARD_COUNTER_COMMIT_WINDOW": "2s"}, "commit_window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
