@@ -58,8 +58,8 @@ type Options struct {
 	Ping []byte
 	// Goodbye is queued before the close frame on shutdown.
 	Goodbye []byte
-	// sleep replaces time.Sleep in the writer's spacing: a test holds it.
-	sleep func(time.Duration)
+	// clock is the writer's spacing's time (nil: the real one); a test holds it.
+	clock clock
 	// Binary accepts binary frames; otherwise they close the connection with 1003.
 	Binary bool
 	// SlowCloseCode closes a connection whose queue overflowed; 0 means 1008.
@@ -293,6 +293,9 @@ func (c *Conn) writeLoop() {
 		if c.writeErr.Load() {
 			continue // the socket is gone; keep taking so the queue drains and closes
 		}
+		if c.opts.WriteDelay > 0 {
+			c.lastWrite = c.opts.clockOrReal().Now()
+		}
 		if err := c.write(batch); err != nil {
 			c.writeErr.Store(true)
 			metrics.Disconnects.WithLabelValues("write_error").Inc()
@@ -313,14 +316,28 @@ func (c *Conn) space() {
 	if c.opts.WriteDelay <= 0 {
 		return
 	}
-	if d := c.opts.WriteDelay - time.Since(c.lastWrite); d > 0 {
-		if c.opts.sleep != nil {
-			c.opts.sleep(d)
-		} else {
-			time.Sleep(d)
-		}
+	clk := c.opts.clockOrReal()
+	if d := c.opts.WriteDelay - clk.Now().Sub(c.lastWrite); d > 0 {
+		clk.Sleep(d)
 	}
-	c.lastWrite = time.Now()
+}
+
+// clock is time.Now and time.Sleep.
+type clock interface {
+	Now() time.Time
+	Sleep(time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+func (o *Options) clockOrReal() clock {
+	if o.clock != nil {
+		return o.clock
+	}
+	return realClock{}
 }
 
 func (c *Conn) write(batch [][]byte) error {

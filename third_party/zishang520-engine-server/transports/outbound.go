@@ -140,7 +140,6 @@ func (w *websocket) space() {
 	if d := w.spacing - time.Since(w.lastWrite); d > 0 {
 		w.sleep(d)
 	}
-	w.lastWrite = time.Now()
 }
 
 // writeLoop writes until the queue is empty.
@@ -156,6 +155,9 @@ func (w *websocket) writeLoop() {
 				then()
 			}
 			return
+		}
+		if w.spacing > 0 {
+			w.lastWrite = time.Now()
 		}
 		sends, err := w.writeFrames(batch)
 		clear(batch)
