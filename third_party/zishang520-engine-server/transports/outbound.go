@@ -137,7 +137,7 @@ func (w *websocket) space() {
 	if w.spacing <= 0 {
 		return
 	}
-	if d := w.spacing - time.Since(w.lastWrite); d > 0 {
+	if d := w.spacing - w.now().Sub(w.lastWrite); d > 0 {
 		w.sleep(d)
 	}
 }
@@ -157,7 +157,7 @@ func (w *websocket) writeLoop() {
 			return
 		}
 		if w.spacing > 0 {
-			w.lastWrite = time.Now()
+			w.lastWrite = w.now()
 		}
 		sends, err := w.writeFrames(batch)
 		clear(batch)

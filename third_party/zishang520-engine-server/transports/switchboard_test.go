@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -295,20 +296,39 @@ func TestWriterPause(t *testing.T) {
 
 // TestWriteSpacing: with a write delay, a frame to a connection that has not written for
 // longer than the delay goes out at once, and frames queued within the delay of the last write
-// wait out the rest of it and share one write. The wait is held by the test, not timed.
+// wait out the rest of it and share one write; the quiet spell counts from the last write, not
+// from the end of the writer's wait after it. The clock and the waits are held by the test,
+// not timed.
 func TestWriteSpacing(t *testing.T) {
+	const delay = time.Minute
 	tr, client, counter := pipeTransport(t)
 	w := tr.(*websocket)
-	w.spacing = time.Hour
-	waits := make(chan time.Duration, 1)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	waits := make(chan time.Duration, 8)
 	release := make(chan struct{})
+	w.spacing = delay
+	w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	w.sleep = func(d time.Duration) {
 		select {
 		case waits <- d:
-		default: // a later wait: the test reads only the first
+		default:
 		}
 		<-release
 	}
+	waited := func() {
+		t.Helper()
+		select {
+		case d := <-waits:
+			if d != delay {
+				t.Fatalf("the writer waits %v after a write, want %v", d, delay)
+			}
+		case <-time.After(10 * time.Second): // a guard: a writer that does not wait fails, not hangs
+			t.Fatal("the writer did not wait after a write")
+		}
+	}
+	idle := func() bool { w.out.mu.Lock(); defer w.out.mu.Unlock(); return !w.out.running }
 	fs := tr.(FrameSender)
 	send := func(i int) {
 		fs.SendFrame(&packet.Options{WsPreEncodedFrame: types.NewStringBufferString(`42["n",` + string(rune('0'+i)) + `]`), Shared: &packet.Shared{}})
@@ -324,27 +344,30 @@ func TestWriteSpacing(t *testing.T) {
 	before := counter.writes.Load()
 	send(0) // the first write: nothing was written within the delay
 	read(0)
-	if n := counter.writes.Load() - before; n != 1 {
-		t.Fatalf("%d writes for the first frame, want 1", n)
-	}
+	waited() // the writer waits the delay after it
 	for i := 1; i <= 3; i++ {
 		send(i)
 	}
-	select {
-	case d := <-waits:
-		if d <= 0 || d > time.Hour {
-			t.Fatalf("the writer waits %v, want the rest of the hour", d)
-		}
-	case <-time.After(10 * time.Second): // a guard: a writer that does not wait fails, not hangs
-		t.Fatal("frames queued within the delay of the last write were not held")
-	}
-	close(release)
+	advance(delay)
+	release <- struct{}{}
 	for i := 1; i <= 3; i++ {
 		read(i)
 	}
 	if n := counter.writes.Load() - before; n != 2 {
 		t.Fatalf("%d writes for a frame and three queued within the delay, want 2", n)
 	}
+	waited()
+	advance(delay)
+	release <- struct{}{} // nothing was queued: the writer stops
+	for deadline := time.Now().Add(10 * time.Second); !idle(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // a guard, not a timing
+			t.Fatal("the writer did not stop")
+		}
+	}
+	advance(delay / 2)
+	send(4) // 1.5 delays after the last write: at once
+	read(4)
+	close(release)
 }
 
 // TestWriteAfterControlFrame: a control frame (gorilla's pong, its close) sets the

@@ -31,6 +31,7 @@ type websocket struct {
 	spacing   time.Duration
 	lastWrite time.Time
 	sleep     func(time.Duration) // time.Sleep; a test holds it
+	now       func() time.Time    // time.Now; a test holds it
 }
 
 // WebSocket transport
@@ -55,7 +56,7 @@ func (w *websocket) Construct(ctx *types.HttpContext) {
 
 	w.idleTimeout = ctx.IdleTimeout
 	w.socket = ctx.Websocket
-	w.pause, w.sleep = yield, time.Sleep
+	w.pause, w.sleep, w.now = yield, time.Sleep, time.Now
 	if g, ok := w.socket.NetConn().(*GatherConn); ok {
 		w.out.max = g.QueueBytes
 		w.spacing = g.WriteDelay
