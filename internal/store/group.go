@@ -20,6 +20,12 @@ import (
 // What a function sees is what it saw before: the batch runs the functions one after
 // another, so each sees the writes of those before it, as it would have after their
 // commits. A function must not keep the *sql.Tx past its return, as before.
+//
+// A caller that gives up (its context ends) while its call waits for the writer returns at
+// once, and its function never runs. Once its function runs, the caller waits for the
+// batch's outcome: the function's statements run under a context the caller cannot end,
+// because SQLite rolls back the whole transaction when it interrupts a write, and the other
+// calls' writes would go with it.
 
 // maxBatch bounds the functions of one transaction, so one commit's wait stays bounded.
 const maxBatch = 256
@@ -27,7 +33,7 @@ const maxBatch = 256
 // txCall is one queued Tx.
 type txCall struct {
 	ctx  context.Context
-	fn   func(*sql.Tx) error
+	fn   func(context.Context, *sql.Tx) error
 	err  error
 	pan  any // a panic of fn, raised again on the caller's goroutine
 	done chan struct{}
@@ -51,7 +57,7 @@ type group struct {
 }
 
 // txGrouped runs fn in the next batch (see above).
-func (db *DB) txGrouped(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) txGrouped(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
 	c := &txCall{ctx: ctx, fn: fn, done: make(chan struct{})}
 	g := &db.group
 	g.mu.Lock()
@@ -129,7 +135,9 @@ func (db *DB) runBatch(batch []*txCall) {
 			db.abort(tx, batch[i:], ok, fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
-		if c.pan, c.err = call(c.fn, tx); c.err == nil && c.pan == nil {
+		// The function's statements run under a context its caller cannot end: an interrupted
+		// statement would roll back the batch's other writes (see the note at the rollback).
+		if c.pan, c.err = call(context.WithoutCancel(c.ctx), c.fn, tx); c.err == nil && c.pan == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE call"); err != nil {
 				db.abort(tx, batch[i:], ok, fmt.Errorf("store: release: %w", err))
 				return
@@ -168,11 +176,11 @@ func (db *DB) abort(tx *sql.Tx, rest, done []*txCall, err error) {
 }
 
 // call runs fn on tx, catching a panic.
-func call(fn func(*sql.Tx) error, tx *sql.Tx) (pan any, err error) {
+func call(ctx context.Context, fn func(context.Context, *sql.Tx) error, tx *sql.Tx) (pan any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			pan = p
 		}
 	}()
-	return nil, fn(tx)
+	return nil, fn(ctx, tx)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/store"
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
 
@@ -22,8 +23,8 @@ func TestGroupCommit(t *testing.T) {
 	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(body string) func(*sql.Tx) error {
-		return func(tx *sql.Tx) error {
+	insert := func(body string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)
 			return err
 		}
@@ -33,10 +34,10 @@ func TestGroupCommit(t *testing.T) {
 	release, holding := make(chan struct{}), make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
-		first <- db.Tx(ctx, func(tx *sql.Tx) error {
+		first <- db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			close(holding)
 			<-release
-			return insert("first")(tx)
+			return insert("first")(ctx, tx)
 		})
 	}()
 	<-holding
@@ -46,22 +47,22 @@ func TestGroupCommit(t *testing.T) {
 	calls := []struct {
 		name string
 		ctx  context.Context
-		fn   func(*sql.Tx) error
+		fn   func(context.Context, *sql.Tx) error
 		want string // "" for success, else what the error or panic says
 	}{
 		{"ok 1", ctx, insert("ok 1"), ""},
-		{"fails after a write", ctx, func(tx *sql.Tx) error {
-			if err := insert("failed")(tx); err != nil {
+		{"fails after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if err := insert("failed")(ctx, tx); err != nil {
 				return err
 			}
 			return errFailed
 		}, "refused"},
 		{"ok 2", ctx, insert("ok 2"), ""},
-		{"panics after a write", ctx, func(tx *sql.Tx) error {
-			_ = insert("panicked")(tx)
+		{"panics after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_ = insert("panicked")(ctx, tx)
 			panic("boom")
 		}, "boom"},
-		{"bad SQL", ctx, func(tx *sql.Tx) error {
+		{"bad SQL", ctx, func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`)
 			return err
 		}, "no such table"},
@@ -126,25 +127,12 @@ func TestGroupCommit(t *testing.T) {
 // writer returns at once, and its function never runs.
 func TestGroupCommitGiveUp(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
-		t.Fatal(err)
-	}
-	release, holding := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- db.Tx(ctx, func(*sql.Tx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	db, release, first := heldWriter(t)
 	waiting, cancel := context.WithCancel(ctx)
 	ran := make(chan struct{}, 1)
 	gaveUp := make(chan error, 1)
 	go func() {
-		gaveUp <- db.Tx(waiting, func(*sql.Tx) error {
+		gaveUp <- db.Tx(waiting, func(context.Context, *sql.Tx) error {
 			ran <- struct{}{}
 			return nil
 		})
@@ -168,7 +156,7 @@ func TestGroupCommitGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The writer is free again; a later transaction runs, and the abandoned one did not.
-	if err := db.Tx(ctx, func(*sql.Tx) error { return nil }); err != nil {
+	if err := db.Tx(ctx, func(context.Context, *sql.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -176,4 +164,82 @@ func TestGroupCommitGiveUp(t *testing.T) {
 		t.Fatal("an abandoned transaction ran")
 	default:
 	}
+}
+
+// TestGroupCommitGiveUpWhileRunning: a caller whose context ends while its function runs gets
+// the batch's outcome: its function's statements run on (an interrupted SQLite statement
+// would roll back the other calls' writes in the batch too), and its write and the next
+// call's are committed.
+func TestGroupCommitGiveUpWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	db, release, first := heldWriter(t)
+	leaving, leave := context.WithCancel(ctx)
+	running := make(chan struct{})
+	results := make(chan error, 2)
+	go func() {
+		results <- db.Tx(leaving, func(ctx context.Context, tx *sql.Tx) error {
+			close(running)
+			<-leaving.Done() // its caller gives up now
+			// Many rows, so that an interruption would land inside the statement.
+			_, err := tx.ExecContext(ctx, `INSERT INTO notes (body)
+				WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT 'left' FROM n`)
+			return err
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction never queued")
+		}
+	}
+	go func() {
+		results <- db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('stayed')`)
+			return err
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second transaction never queued")
+		}
+	}
+	close(release)
+	<-running
+	leave()
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatalf("a call of the batch failed: %v", err)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var left, stayed int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FILTER (WHERE body = 'left'), COUNT(*) FILTER (WHERE body = 'stayed') FROM notes`).Scan(&left, &stayed); err != nil {
+		t.Fatal(err)
+	}
+	if left != 20000 || stayed != 1 {
+		t.Fatalf("stored %d rows of the call given up and %d of the other, want 20000 and 1", left, stayed)
+	}
+}
+
+// heldWriter returns a migrated SQLite store whose writer runs a transaction until release is
+// closed (first reports its outcome), so that calls made meanwhile queue behind it.
+func heldWriter(t *testing.T) (db *store.DB, release chan struct{}, first <-chan error) {
+	t.Helper()
+	ctx := context.Background()
+	db = storetest.SQLite(t)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	release, holding := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Tx(ctx, func(context.Context, *sql.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	return db, release, done
 }

@@ -240,9 +240,12 @@ func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 	return s, nil
 }
 
-// Tx runs fn in a write transaction, committing if it returns nil. On SQLite, the
-// transaction may hold other calls' functions too, each in its own savepoint (group.go).
-func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+// Tx runs fn in a write transaction, committing if it returns nil. fn runs its statements
+// with the context it is given. On SQLite, the transaction may hold other calls' functions
+// too, each in its own savepoint (group.go), and that context does not end with ctx: a
+// statement SQLite interrupts rolls back the whole transaction, the other calls' writes with
+// it. ctx still bounds the wait for the writer.
+func (db *DB) Tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) (err error) {
 	if db.Dialect == SQLite {
 		return db.txGrouped(ctx, fn)
 	}
@@ -255,7 +258,7 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(tx); err != nil {
+	if err = fn(ctx, tx); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
@@ -287,7 +290,7 @@ func (db *DB) Migrate(ctx context.Context, app string, ms []Migration) error {
 			return fmt.Errorf("store: %s migrations must have increasing versions (%d after %d)", app, m.Version, last)
 		}
 		last = m.Version
-		err := db.Tx(ctx, func(tx *sql.Tx) error {
+		err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if db.Dialect == Postgres {
 				h := fnv.New64a()
 				h.Write([]byte("switchboard-migrate"))

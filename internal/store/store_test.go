@@ -31,7 +31,7 @@ func TestMigrateAndQuery(t *testing.T) {
 		if err := db.Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
-		err := db.Tx(ctx, func(tx *sql.Tx) error {
+		err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, "INSERT INTO notes (body, author) VALUES ($1, $2)", "hello", "ann")
 			return err
 		})
@@ -40,7 +40,7 @@ func TestMigrateAndQuery(t *testing.T) {
 		}
 		// A failing transaction leaves nothing behind.
 		boom := errors.New("boom")
-		err = db.Tx(ctx, func(tx *sql.Tx) error {
+		err = db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO notes (body) VALUES ($1)", "lost"); err != nil {
 				return err
 			}
@@ -133,7 +133,7 @@ func TestTxStmt(t *testing.T) {
 		}
 		const insert = `INSERT INTO notes (body) VALUES ($1)`
 		// Not prepared yet: prepared for the transaction alone.
-		if err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			s, err := db.TxStmt(ctx, tx, insert)
 			if err != nil {
 				return err
@@ -147,7 +147,7 @@ func TestTxStmt(t *testing.T) {
 			t.Fatal(err)
 		}
 		insertTx := func(body string) error {
-			return db.Tx(ctx, func(tx *sql.Tx) error {
+			return db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				s, err := db.TxStmt(ctx, tx, insert)
 				if err != nil {
 					return err
@@ -166,7 +166,7 @@ func TestTxStmt(t *testing.T) {
 		}
 		wg.Wait()
 		rollback := errors.New("rolled back")
-		if err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := db.TxStmt(ctx, tx, insert); err != nil {
 				return err
 			}

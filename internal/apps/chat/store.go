@@ -88,7 +88,7 @@ type Message struct {
 
 func (d db) createUser(ctx context.Context, name, hash string) (int64, error) {
 	var id int64
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM chat_user WHERE username = $1`, name).Scan(&n); err != nil {
 			return fmt.Errorf("check username: %w", err)

@@ -218,5 +218,5 @@ func release(batch []record) {
 
 func (c *committer) store(batch []record) error {
 	ctx := context.Background()
-	return c.db.Tx(ctx, func(tx *sql.Tx) error { return c.db.storeBatch(ctx, tx, batch) })
+	return c.db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return c.db.storeBatch(ctx, tx, batch) })
 }

@@ -281,7 +281,7 @@ func TestBatchCountsAsOneByOne(t *testing.T) {
 			click("ana", h1+1), click("ben", h1+2), event("ben", h1+3, true), {synced: make(chan struct{})},
 			click("ana", h1+4), event("cat", h1+5, false), click("ana", h2+1), event("dan", h2+2, true),
 		}
-		if err := a.db.Tx(ctx, func(tx *sql.Tx) error { return a.db.storeBatch(ctx, tx, batch) }); err != nil {
+		if err := a.db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return a.db.storeBatch(ctx, tx, batch) }); err != nil {
 			t.Fatal(err)
 		}
 		var clicks, events int64

@@ -222,12 +222,14 @@ func (d db) storeBatch(ctx context.Context, tx *sql.Tx, batch []record) error {
 
 // addClick stores a click and counts it.
 func (d db) addClick(ctx context.Context, c Click) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error { return d.storeBatch(ctx, tx, []record{{click: &c}}) })
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return d.storeBatch(ctx, tx, []record{{click: &c}}) })
 }
 
 // addEvent counts an event; a stored one is also kept and credited to its user.
 func (d db) addEvent(ctx context.Context, e Event, stored bool) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error { return d.storeBatch(ctx, tx, []record{{event: &e, stored: stored}}) })
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return d.storeBatch(ctx, tx, []record{{event: &e, stored: stored}})
+	})
 }
 
 // startHour makes sure the hour of now has a row, so latest_hours lists every hour a node

@@ -273,7 +273,7 @@ type quota struct{ perOwner, total, live int }
 // live offers (expired rows awaiting cleanup do not count). It fills in the ids.
 func (d db) createOffers(ctx context.Context, gen int, owner string, offers []newOffer, lim quota, now int64) error {
 	defer d.changed()
-	return d.Tx(ctx, func(tx *sql.Tx) error {
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if lim.perOwner > 0 {
 			var mine int
 			err := d.txQueryRow(ctx, tx, sqlCountMine, gen, owner, now).Scan(&mine)
@@ -573,7 +573,7 @@ func (d db) nextTimes(ctx context.Context, tx *sql.Tx, n int, now int64) (int64,
 func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string, matched []string, expiresAt, now int64, overwrite bool) (int64, error) {
 	defer d.changed()
 	var at int64
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if at, err = d.nextTimes(ctx, tx, 1, now); err != nil {
 			return err
@@ -612,7 +612,7 @@ func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string
 // perOffer per offer and role. It returns the stored rows.
 func (d db) addCandidates(ctx context.Context, gen int, offerID, sender, role string, cands []json.RawMessage, perOffer int, now int64) ([]candidate, error) {
 	out := make([]candidate, 0, len(cands))
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var have int
 		err := d.txQueryRow(ctx, tx, sqlCountCandidates, gen, offerID, role).Scan(&have)
 		if err != nil {
@@ -673,7 +673,7 @@ func (d db) queryCandidates(ctx context.Context, query string, args ...any) ([]c
 func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, error) {
 	defer d.changed()
 	var n int64
-	err := d.Tx(ctx, func(tx *sql.Tx) error { // a transaction, to share a group commit
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { // a transaction, to share a group commit
 		res, err := d.txExec(ctx, tx, sqlDeleteOffer, gen, id, owner)
 		if err != nil {
 			return fmt.Errorf("delete offer: %w", err)
@@ -688,7 +688,7 @@ func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, e
 func (d db) replaceTags(ctx context.Context, gen int, owner string, tags []string, now int64) (int, error) {
 	defer d.changed()
 	n := 0
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`, gen, owner, now)
 		if err != nil {
 			return fmt.Errorf("select offers: %w", err)
@@ -736,7 +736,7 @@ func (d db) useNonce(ctx context.Context, key string, expiresAt int64) (bool, er
 // With claim (a client-chosen id) it fails with errExists while the id is held: registered
 // and not expired, or owning live G2 offers (the original's rule).
 func (d db) registerPeer(ctx context.Context, id, iv string, claim bool, now, expiresAt int64) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if claim {
 			var held int
 			err := tx.QueryRowContext(ctx, `SELECT
@@ -812,7 +812,7 @@ func (d db) key(ctx context.Context, name string, make func() []byte) ([]byte, e
 // touch sets an offer's last_seen (G2 0.1.0's heartbeat).
 func (d db) touch(ctx context.Context, gen int, id string, now int64) error {
 	defer d.changed()
-	return d.Tx(ctx, func(tx *sql.Tx) error { // a transaction, to share a group commit
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { // a transaction, to share a group commit
 		if _, err := d.txExec(ctx, tx, sqlTouch, now, gen, id); err != nil {
 			return fmt.Errorf("touch offer: %w", err)
 		}

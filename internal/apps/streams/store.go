@@ -69,7 +69,7 @@ type UserInfo struct {
 // upsertUser returns the user of a provider account, creating it on first login.
 func (d db) upsertUser(ctx context.Context, provider, account string, handle *string, name, profile string, now int64) (string, error) {
 	var id string
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT id FROM streams_users WHERE provider = $1 AND account_id = $2`, provider, account).Scan(&id)
 		if err == nil {
 			// Unlike twizzle, a later login refreshes the profile (a changed name shows).
@@ -149,7 +149,7 @@ type stream struct {
 // createStream adds a stream of owner ("" for anonymous), refusing past max per owner.
 func (d db) createStream(ctx context.Context, owner string, max int, now int64) (string, error) {
 	id := randomID("twizzle_stream_", 8)
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if owner != "" {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM streams_streams WHERE owner = $1`, owner).Scan(&n); err != nil {
@@ -204,7 +204,7 @@ func (d db) streams(ctx context.Context, id string) ([]stream, error) {
 
 // senderJoined records a sender socket; the stream is no longer idle.
 func (d db) senderJoined(ctx context.Context, conn, streamID string, now int64) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO streams_senders (conn_id, stream_id, seen_at) VALUES ($1, $2, $3)`, conn, streamID, now); err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func (d db) senderJoined(ctx context.Context, conn, streamID string, now int64) 
 
 // senderLeft forgets a sender socket; with no sender left, the stream's idle time starts.
 func (d db) senderLeft(ctx context.Context, conn, streamID string, now int64) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM streams_senders WHERE conn_id = $1`, conn); err != nil {
 			return err
 		}
@@ -240,7 +240,7 @@ func (d db) touchSenders(ctx context.Context, conns []string, now int64) error {
 // returning their ids.
 func (d db) expire(ctx context.Context, now, staleBefore, idleBefore int64) ([]string, error) {
 	var ended []string
-	err := d.Tx(ctx, func(tx *sql.Tx) error {
+	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM streams_senders WHERE seen_at < $1`, staleBefore); err != nil {
 			return err
 		}
