@@ -243,3 +243,41 @@ func heldWriter(t *testing.T) (db *store.DB, release chan struct{}, first <-chan
 	<-holding
 	return db, release, done
 }
+
+// TestExecJoinsGroupCommit: a single write statement (DB.Exec) on SQLite queues for the group
+// commit like a transaction, instead of holding the writer for a commit of its own, and
+// reports its result.
+func TestExecJoinsGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, release, first := heldWriter(t)
+	results := make(chan int64, 2)
+	for _, body := range []string{"a", "b"} {
+		go func() {
+			res, err := db.Exec(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)
+			if err != nil {
+				t.Error(err)
+				results <- -1
+				return
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				t.Error(err)
+			}
+			results <- n
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // a guard, not a timing
+			t.Fatalf("%d of 2 statements queued for the group commit", db.QueuedTx())
+		}
+	}
+	close(release)
+	for range 2 {
+		if n := <-results; n != 1 {
+			t.Fatalf("a statement reports %d rows, want 1", n)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -267,6 +267,23 @@ func (db *DB) Tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) (
 	return nil
 }
 
+// Exec runs one write statement. On SQLite it runs in the group commit beside the writes
+// queued with it (Tx): on the write handle directly, every such statement had a commit and
+// an fsync to itself, and the writes behind it queued for each (a G4 call's replay nonce made
+// every signed call wait for one). PostgreSQL runs it on its own (it groups commits itself).
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if db.Dialect != SQLite {
+		return db.write.ExecContext(ctx, query, args...)
+	}
+	var res sql.Result
+	err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
 // Migration is one step of an app's schema. Postgres holds that engine's text where the two
 // differ; empty means SQL serves both.
 type Migration struct {

@@ -113,7 +113,7 @@ func (d db) credentials(ctx context.Context, name string) (int64, string, error)
 }
 
 func (d db) setPassword(ctx context.Context, id int64, hash string) error {
-	_, err := d.Write().ExecContext(ctx, `UPDATE chat_user SET password = $1 WHERE user_id = $2`, hash, id)
+	_, err := d.Exec(ctx, `UPDATE chat_user SET password = $1 WHERE user_id = $2`, hash, id)
 	return err
 }
 
@@ -200,7 +200,7 @@ func (d db) userCount(ctx context.Context) (int64, error) {
 }
 
 func (d db) createToken(ctx context.Context, hash string, user, now, expires int64, ip string) error {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO chat_token (token_hash, user_id, creation_time, expires_at, ip_address) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := d.Exec(ctx, `INSERT INTO chat_token (token_hash, user_id, creation_time, expires_at, ip_address) VALUES ($1, $2, $3, $4, $5)`,
 		hash, user, now, expires, ip)
 	return err
 }
@@ -216,7 +216,7 @@ func (d db) tokenUser(ctx context.Context, hash string, now int64) (int64, error
 }
 
 func (d db) deleteToken(ctx context.Context, hash string) (bool, error) {
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM chat_token WHERE token_hash = $1`, hash)
+	res, err := d.Exec(ctx, `DELETE FROM chat_token WHERE token_hash = $1`, hash)
 	if err != nil {
 		return false, err
 	}
@@ -225,7 +225,7 @@ func (d db) deleteToken(ctx context.Context, hash string) (bool, error) {
 }
 
 func (d db) deleteExpiredTokens(ctx context.Context, now int64) (int64, error) {
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM chat_token WHERE expires_at <= $1`, now)
+	res, err := d.Exec(ctx, `DELETE FROM chat_token WHERE expires_at <= $1`, now)
 	if err != nil {
 		return 0, err
 	}
@@ -270,12 +270,12 @@ func (d db) createChannel(ctx context.Context, title, desc string, by int64) (in
 }
 
 func (d db) updateChannel(ctx context.Context, c Channel) error {
-	_, err := d.Write().ExecContext(ctx, `UPDATE chat_channel SET title = $1, description = $2 WHERE channel_id = $3`, c.Title, c.Description, c.ID)
+	_, err := d.Exec(ctx, `UPDATE chat_channel SET title = $1, description = $2 WHERE channel_id = $3`, c.Title, c.Description, c.ID)
 	return err
 }
 
 func (d db) deleteChannel(ctx context.Context, id int64) error {
-	_, err := d.Write().ExecContext(ctx, `DELETE FROM chat_channel WHERE channel_id = $1`, id)
+	_, err := d.Exec(ctx, `DELETE FROM chat_channel WHERE channel_id = $1`, id)
 	return err
 }
 

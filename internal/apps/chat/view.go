@@ -103,7 +103,7 @@ func (v view) Act(ctx context.Context, action string, params json.RawMessage) (a
 		return nil, fmt.Errorf("%w: no user %q", module.ErrNotFound, p.Username)
 	}
 	id := us[0].ID
-	res, err := a.db.Write().ExecContext(ctx, `DELETE FROM chat_token WHERE user_id = $1`, id)
+	res, err := a.db.Exec(ctx, `DELETE FROM chat_token WHERE user_id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("revoke tokens: %w", err)
 	}

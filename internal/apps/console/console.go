@@ -103,7 +103,7 @@ func (a *App) Run(ctx context.Context) {
 		}
 		a.stats.sample()
 		if n%3600 == 0 {
-			if _, err := a.db.Write().ExecContext(ctx, `DELETE FROM console_session WHERE expires_at < $1`, time.Now().Unix()); err != nil {
+			if _, err := a.db.Exec(ctx, `DELETE FROM console_session WHERE expires_at < $1`, time.Now().Unix()); err != nil {
 				a.log.Warn("forget expired console sessions", "err", err)
 			}
 		}
@@ -238,7 +238,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token, hash := newSession()
 	expires := time.Now().Add(a.cfg.SessionTTL.D())
-	if _, err := a.db.Write().ExecContext(r.Context(), `INSERT INTO console_session (hash, expires_at) VALUES ($1, $2)`, hash, expires.Unix()); err != nil {
+	if _, err := a.db.Exec(r.Context(), `INSERT INTO console_session (hash, expires_at) VALUES ($1, $2)`, hash, expires.Unix()); err != nil {
 		httpx.Internal(w, r, a.log, err, "store the console session")
 		return
 	}
@@ -249,7 +249,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		if _, err := a.db.Write().ExecContext(r.Context(), `DELETE FROM console_session WHERE hash = $1`, hashOf(c.Value)); err != nil {
+		if _, err := a.db.Exec(r.Context(), `DELETE FROM console_session WHERE hash = $1`, hashOf(c.Value)); err != nil {
 			httpx.Internal(w, r, a.log, err, "forget the console session")
 			return
 		}

@@ -235,7 +235,7 @@ func (d db) addEvent(ctx context.Context, e Event, stored bool) error {
 // startHour makes sure the hour of now has a row, so latest_hours lists every hour a node
 // ran, as frust's did, even one without clicks.
 func (d db) startHour(ctx context.Context, now int64) error {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO counter_hours (ts, clicks, events, clicks_total, events_total)
+	_, err := d.Exec(ctx, `INSERT INTO counter_hours (ts, clicks, events, clicks_total, events_total)
 		SELECT $1, 0, 0, clicks, events FROM counter_totals WHERE id = 1 ON CONFLICT (ts) DO NOTHING`, hourOf(now))
 	return err
 }

@@ -724,7 +724,7 @@ func (d db) replaceTags(ctx context.Context, gen int, owner string, tags []strin
 
 // useNonce records a nonce until expiresAt; false means it was used already.
 func (d db) useNonce(ctx context.Context, key string, expiresAt int64) (bool, error) {
-	res, err := d.Write().ExecContext(ctx, `INSERT INTO signal_nonces (nonce_key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, key, expiresAt)
+	res, err := d.Exec(ctx, `INSERT INTO signal_nonces (nonce_key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, key, expiresAt)
 	if err != nil {
 		return false, fmt.Errorf("store nonce: %w", err)
 	}
@@ -776,19 +776,19 @@ func (d db) peerIV(ctx context.Context, id string) (string, error) {
 // cleanup deletes expired offers (their tags and candidates cascade) and nonces.
 func (d db) cleanup(ctx context.Context, now int64) (offers, nonces int64, err error) {
 	defer d.changed()
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM signal_offers WHERE expires_at <= $1`, now)
+	res, err := d.Exec(ctx, `DELETE FROM signal_offers WHERE expires_at <= $1`, now)
 	if err != nil {
 		return 0, 0, fmt.Errorf("delete expired offers: %w", err)
 	}
 	offers, _ = res.RowsAffected()
-	res, err = d.Write().ExecContext(ctx, `DELETE FROM signal_nonces WHERE expires_at < $1`, now)
+	res, err = d.Exec(ctx, `DELETE FROM signal_nonces WHERE expires_at < $1`, now)
 	if err != nil {
 		return offers, 0, fmt.Errorf("delete expired nonces: %w", err)
 	}
 	nonces, _ = res.RowsAffected()
 	// An expired registration binds nothing any more: its id is free (registerPeer), and a
 	// new registration writes its own row.
-	if _, err := d.Write().ExecContext(ctx, `DELETE FROM signal_peers WHERE expires_at < $1`, now); err != nil {
+	if _, err := d.Exec(ctx, `DELETE FROM signal_peers WHERE expires_at < $1`, now); err != nil {
 		return offers, nonces, fmt.Errorf("delete expired peers: %w", err)
 	}
 	return offers, nonces, nil
@@ -797,7 +797,7 @@ func (d db) cleanup(ctx context.Context, now int64) (offers, nonces int64, err e
 // key returns the named secret key, creating it with make on first use. Concurrent first
 // uses on several nodes agree: the first insert wins and everyone reads it back.
 func (d db) key(ctx context.Context, name string, make func() []byte) ([]byte, error) {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO signal_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+	_, err := d.Exec(ctx, `INSERT INTO signal_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
 		name, hex.EncodeToString(make()))
 	if err != nil {
 		return nil, fmt.Errorf("store key %s: %w", name, err)

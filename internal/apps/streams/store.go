@@ -101,7 +101,7 @@ func (d db) user(ctx context.Context, id string) (UserInfo, error) {
 }
 
 func (d db) addClaim(ctx context.Context, claim, user string, expires int64) error {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO streams_claims (claim_hash, user_id, expires_at) VALUES ($1, $2, $3)`, auth.HashToken(claim), user, expires)
+	_, err := d.Exec(ctx, `INSERT INTO streams_claims (claim_hash, user_id, expires_at) VALUES ($1, $2, $3)`, auth.HashToken(claim), user, expires)
 	return err
 }
 
@@ -117,7 +117,7 @@ func (d db) useClaim(ctx context.Context, claim string, now int64) (string, erro
 }
 
 func (d db) addToken(ctx context.Context, token, user string, now, expires int64) error {
-	_, err := d.Write().ExecContext(ctx, `INSERT INTO streams_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+	_, err := d.Exec(ctx, `INSERT INTO streams_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		auth.HashToken(token), user, now, expires)
 	return err
 }
@@ -132,7 +132,7 @@ func (d db) tokenUser(ctx context.Context, token string, now int64) (string, err
 }
 
 func (d db) deleteToken(ctx context.Context, token string) (bool, error) {
-	res, err := d.Write().ExecContext(ctx, `DELETE FROM streams_tokens WHERE token_hash = $1`, auth.HashToken(token))
+	res, err := d.Exec(ctx, `DELETE FROM streams_tokens WHERE token_hash = $1`, auth.HashToken(token))
 	if err != nil {
 		return false, err
 	}
@@ -228,7 +228,7 @@ func (d db) senderLeft(ctx context.Context, conn, streamID string, now int64) er
 // touchSenders refreshes this node's sender sockets.
 func (d db) touchSenders(ctx context.Context, conns []string, now int64) error {
 	for _, c := range conns {
-		if _, err := d.Write().ExecContext(ctx, `UPDATE streams_senders SET seen_at = $1 WHERE conn_id = $2`, now, c); err != nil {
+		if _, err := d.Exec(ctx, `UPDATE streams_senders SET seen_at = $1 WHERE conn_id = $2`, now, c); err != nil {
 			return err
 		}
 	}

@@ -67,7 +67,7 @@ func (v view) Act(ctx context.Context, action string, params json.RawMessage) (a
 	if err := json.Unmarshal(params, &p); err != nil || p.Stream == "" {
 		return nil, fmt.Errorf(`%w: end takes {"stream": id}`, module.ErrBadParams)
 	}
-	res, err := v.a.db.Write().ExecContext(ctx, `DELETE FROM streams_streams WHERE id = $1`, p.Stream)
+	res, err := v.a.db.Exec(ctx, `DELETE FROM streams_streams WHERE id = $1`, p.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("end stream: %w", err)
 	}
