@@ -50,14 +50,14 @@ type committer struct {
 	db      db
 	log     *slog.Logger
 	window  time.Duration                             // the least time between the starts of two commits
-	hold    func(context.Context, time.Duration) bool // wait; a test holds it
+	hold    func(context.Context, time.Duration) bool // sleep; a test holds it
 	queue   chan record
 	done    chan struct{} // closed when run has committed everything and returned
 	refused atomic.Int64  // records refused since the last report
 }
 
 func newCommitter(d db, log *slog.Logger, window time.Duration) *committer {
-	return &committer{db: d, log: log, window: window, queue: make(chan record, maxQueued), done: make(chan struct{})}
+	return &committer{db: d, log: log, window: window, hold: sleep, queue: make(chan record, maxQueued), done: make(chan struct{})}
 }
 
 // add queues r for the store and reports whether it was taken (see the promise above).
@@ -127,9 +127,11 @@ func (c *committer) wait(ctx context.Context, start time.Time) bool {
 	if d <= 0 {
 		return true
 	}
-	if c.hold != nil {
-		return c.hold(ctx, d)
-	}
+	return c.hold(ctx, d)
+}
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

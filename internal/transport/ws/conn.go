@@ -58,7 +58,7 @@ type Options struct {
 	Ping []byte
 	// Goodbye is queued before the close frame on shutdown.
 	Goodbye []byte
-	// clock is the writer's spacing's time (nil: the real one); a test holds it.
+	// clock is the writer's spacing's time (NewServer sets the real one); a test holds it.
 	clock clock
 	// Binary accepts binary frames; otherwise they close the connection with 1003.
 	Binary bool
@@ -116,6 +116,9 @@ type Server struct {
 // NewServer returns an upgrader with opts.
 func NewServer(opts Options) *Server {
 	o := opts
+	if o.clock == nil {
+		o.clock = realClock{}
+	}
 	return &Server{opts: &o, upgrader: o.upgrader()}
 }
 
@@ -294,7 +297,7 @@ func (c *Conn) writeLoop() {
 			continue // the socket is gone; keep taking so the queue drains and closes
 		}
 		if c.opts.WriteDelay > 0 {
-			c.lastWrite = c.opts.clockOrReal().Now()
+			c.lastWrite = c.opts.clock.Now()
 		}
 		if err := c.write(batch); err != nil {
 			c.writeErr.Store(true)
@@ -316,9 +319,8 @@ func (c *Conn) space() {
 	if c.opts.WriteDelay <= 0 {
 		return
 	}
-	clk := c.opts.clockOrReal()
-	if d := c.opts.WriteDelay - clk.Now().Sub(c.lastWrite); d > 0 {
-		clk.Sleep(d)
+	if d := c.opts.WriteDelay - c.opts.clock.Now().Sub(c.lastWrite); d > 0 {
+		c.opts.clock.Sleep(d)
 	}
 }
 
@@ -332,13 +334,6 @@ type realClock struct{}
 
 func (realClock) Now() time.Time        { return time.Now() }
 func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
-
-func (o *Options) clockOrReal() clock {
-	if o.clock != nil {
-		return o.clock
-	}
-	return realClock{}
-}
 
 func (c *Conn) write(batch [][]byte) error {
 	if err := c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
