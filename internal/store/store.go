@@ -277,8 +277,11 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	}
 	var res sql.Result
 	err := db.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		res, err = tx.ExecContext(ctx, query, args...)
+		st, err := db.TxStmt(ctx, tx, query) // the one Prepare made, if it is a hot statement
+		if err != nil {
+			return err
+		}
+		res, err = st.ExecContext(ctx, args...)
 		return err
 	})
 	return res, err

@@ -160,8 +160,9 @@ func (d db) changed() {
 	}
 }
 
-// The statements of an exchange's writes, prepared once at start (hotWrites): modernc's
-// SQLite otherwise parses and plans each on every call, an eighth of an exchange's CPU.
+// The statements of an exchange's writes and of a G4 call's nonce, prepared once at start
+// (hotWrites): modernc's SQLite otherwise parses and plans each on every call, an eighth of
+// an exchange's CPU.
 const (
 	sqlCountMine   = `SELECT COUNT(*) FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`
 	sqlInsertOffer = `INSERT INTO signal_offers
@@ -175,9 +176,10 @@ const (
 		WHERE id = 1 RETURNING t`
 	sqlDeleteOffer = `DELETE FROM signal_offers WHERE gen = $1 AND id = $2 AND owner = $3`
 	sqlTouch       = `UPDATE signal_offers SET last_seen = $1 WHERE gen = $2 AND id = $3`
+	sqlUseNonce    = `INSERT INTO signal_nonces (nonce_key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 )
 
-var hotWrites = []string{sqlCountMine, sqlInsertOffer, sqlInsertTag, sqlCountCandidates, sqlInsertCandidate, sqlNextTimes, sqlDeleteOffer, sqlTouch}
+var hotWrites = []string{sqlCountMine, sqlInsertOffer, sqlInsertTag, sqlCountCandidates, sqlInsertCandidate, sqlNextTimes, sqlDeleteOffer, sqlTouch, sqlUseNonce}
 
 // txExec runs query in tx through its prepared statement.
 func (d db) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -724,7 +726,7 @@ func (d db) replaceTags(ctx context.Context, gen int, owner string, tags []strin
 
 // useNonce records a nonce until expiresAt; false means it was used already.
 func (d db) useNonce(ctx context.Context, key string, expiresAt int64) (bool, error) {
-	res, err := d.Exec(ctx, `INSERT INTO signal_nonces (nonce_key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, key, expiresAt)
+	res, err := d.Exec(ctx, sqlUseNonce, key, expiresAt)
 	if err != nil {
 		return false, fmt.Errorf("store nonce: %w", err)
 	}
