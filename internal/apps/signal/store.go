@@ -174,12 +174,17 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
 	sqlNextTimes = `UPDATE signal_clock SET t = CASE WHEN t + $1 > $2 THEN t + $1 ELSE $2 END
 		WHERE id = 1 RETURNING t`
+	// sqlAnswer is every generation's answer: $5 > 0 replaces the expiry (G4), $10 overwrites an
+	// earlier answer (G1). One statement, so it is prepared once, not parsed on every answer.
+	sqlAnswer = `UPDATE signal_offers SET answerer = $1, answer_sdp = $2, answered_at = $3, matched_tags = $4,
+		expires_at = CASE WHEN CAST($5 AS BIGINT) > 0 THEN CAST($5 AS BIGINT) ELSE expires_at END
+		WHERE gen = $6 AND id = $7 AND scope = $8 AND expires_at > $9 AND ($10 OR answered_at IS NULL)`
 	sqlDeleteOffer = `DELETE FROM signal_offers WHERE gen = $1 AND id = $2 AND owner = $3`
 	sqlTouch       = `UPDATE signal_offers SET last_seen = $1 WHERE gen = $2 AND id = $3`
 	sqlUseNonce    = `INSERT INTO signal_nonces (nonce_key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 )
 
-var hotWrites = []string{sqlCountMine, sqlInsertOffer, sqlInsertTag, sqlCountCandidates, sqlInsertCandidate, sqlNextTimes, sqlDeleteOffer, sqlTouch, sqlUseNonce}
+var hotWrites = []string{sqlCountMine, sqlInsertOffer, sqlInsertTag, sqlCountCandidates, sqlInsertCandidate, sqlNextTimes, sqlAnswer, sqlDeleteOffer, sqlTouch, sqlUseNonce}
 
 // txExec runs query in tx through its prepared statement.
 func (d db) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -580,16 +585,7 @@ func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string
 		if at, err = d.nextTimes(ctx, tx, 1, now); err != nil {
 			return err
 		}
-		b := (&q{}).sql("UPDATE signal_offers SET answerer = ").arg(answerer).sql(", answer_sdp = ").arg(sdp).
-			sql(", answered_at = ").arg(at).sql(", matched_tags = ").arg(nullJSONList(matched))
-		if expiresAt > 0 {
-			b.sql(", expires_at = ").arg(expiresAt)
-		}
-		b.sql(" WHERE gen = ").arg(gen).sql(" AND id = ").arg(id).sql(" AND scope = ").arg(scope).sql(" AND expires_at > ").arg(now)
-		if !overwrite {
-			b.sql(" AND answered_at IS NULL")
-		}
-		res, err := tx.ExecContext(ctx, b.String(), b.args...)
+		res, err := d.txExec(ctx, tx, sqlAnswer, answerer, sdp, at, nullJSONList(matched), expiresAt, gen, id, scope, now, overwrite)
 		if err != nil {
 			return fmt.Errorf("answer: %w", err)
 		}
