@@ -533,9 +533,10 @@ func (g *G2) heartbeat(w http.ResponseWriter, r *http.Request, peer string) {
 	}{o.ID, now})
 }
 
-// live loads a live offer, answering "not found" with status itself.
+// live loads a live offer's head (getOfferHead: no SDPs), answering "not found" with status
+// itself.
 func (g *G2) live(w http.ResponseWriter, r *http.Request, id string, notFound int, now int64) (*offer, bool) {
-	o, err := g.s.db.getOffer(r.Context(), gen2, id, now)
+	o, err := g.s.db.getOfferHead(r.Context(), gen2, id, now)
 	if errors.Is(err, errNotFound) {
 		httpx.Error(w, notFound, "Offer not found or expired")
 		return nil, false

@@ -3,6 +3,7 @@ package signal_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -79,7 +80,8 @@ func g2Flow(t *testing.T, useStore func(*config.Config)) {
 	answeredAt := int64(r.obj(t)["answeredAt"].(float64))
 	var pushed map[string]any
 	_ = json.Unmarshal(next(t, aliceSSE).Data, &pushed)
-	if pushed["type"] != "answer" || pushed["sdp"] != "v=0 bob" || pushed["offerId"] != offerID || pushed["answererId"] != bob.id {
+	if pushed["type"] != "answer" || pushed["sdp"] != "v=0 bob" || pushed["offerId"] != offerID || pushed["answererId"] != bob.id ||
+		fmt.Sprint(pushed["topics"]) != "[chess movies]" {
 		t.Fatalf("pushed answer %v", pushed)
 	}
 	want(t, alice.do(t, "GET", "/offers/answers", nil), 200, `"sdp":"v=0 bob"`, `"answeredAt":`+strconv.FormatInt(answeredAt, 10))

@@ -398,6 +398,34 @@ func (d db) getOffer(ctx context.Context, gen int, id string, now int64) (*offer
 	return os[0], nil
 }
 
+// sqlOfferHead loads what deciding on an offer takes (its parties, secret and topics), not its
+// SDPs: G2's answer and candidate calls read it on every request, and copying two SDPs of
+// 1–5 KB out of SQLite for nothing was most of that read.
+const sqlOfferHead = `SELECT o.owner, o.tags, o.secret_hash, o.answerer, o.answered_at FROM signal_offers o
+	WHERE o.gen = $1 AND o.id = $2 AND o.expires_at > $3`
+
+// getOfferHead returns a live offer's ID, Owner, Tags, SecretHash, Answerer, Answered and
+// AnsweredAt, or errNotFound; the rest of the offer is left empty.
+func (d db) getOfferHead(ctx context.Context, gen int, id string, now int64) (*offer, error) {
+	o := offer{Gen: gen, ID: id}
+	var tags string
+	var secret, answerer sql.NullString
+	var answeredAt sql.NullInt64
+	err := d.QueryRow(ctx, sqlOfferHead, gen, id, now).Scan(&o.Owner, &tags, &secret, &answerer, &answeredAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query offer %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(tags), &o.Tags); err != nil {
+		return nil, fmt.Errorf("offer %s tags: %w", id, err)
+	}
+	o.SecretHash, o.Answerer = secret.String, answerer.String
+	o.Answered, o.AnsweredAt = answeredAt.Valid, answeredAt.Int64
+	return &o, nil
+}
+
 // filter selects live offers of one generation.
 type filter struct {
 	Gen          int
