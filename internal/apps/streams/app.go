@@ -58,6 +58,11 @@ type App struct {
 
 	mu    sync.Mutex
 	local map[string]map[*peer]struct{} // stream id → this node's sockets
+
+	// node names this process's viewer counts in the store (streams_viewers); viewersStored
+	// says it has some there. Only the sweep touches viewersStored.
+	node          string
+	viewersStored bool
 }
 
 // New builds the streams of d's configuration and its OAuth client.
@@ -71,6 +76,7 @@ func New(d module.Deps) (*App, error) {
 	a := &App{
 		cfg: c, provider: p, db: db{d.Store}, hub: h, log: log.With("app", "streams"), now: time.Now, started: time.Now(),
 		client: &http.Client{Timeout: 10 * time.Second}, local: map[string]map[*peer]struct{}{},
+		node: randomID("node_", 8),
 	}
 	if p.ClientID != "" {
 		a.oauth = &oauth2.Config{
@@ -255,8 +261,7 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 // Run ends streams whose sender has been gone for stream_timeout, keeps this node's senders
 // marked alive, and drops expired claims and tokens, until ctx ends.
 func (a *App) Run(ctx context.Context) {
-	period := min(30*time.Second, max(a.cfg.StreamTimeout.D()/4, 50*time.Millisecond))
-	t := time.NewTicker(period)
+	t := time.NewTicker(a.period())
 	defer t.Stop()
 	for {
 		select {
@@ -264,20 +269,43 @@ func (a *App) Run(ctx context.Context) {
 			if a.ends != nil {
 				a.hub.Unsubscribe(context.Background(), a.ends)
 			}
+			if a.viewersStored {
+				// This node's viewers leave with it; were it killed, its rows would go stale.
+				stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				if err := a.db.setViewers(stop, a.node, nil, a.ms()); err != nil {
+					a.log.Warn("forget this node's viewers", "err", err)
+				}
+				cancel()
+			}
 			return
 		case <-t.C:
-			a.sweep(ctx, period)
+			a.sweep(ctx)
 		}
 	}
 }
 
-func (a *App) sweep(ctx context.Context, period time.Duration) {
+// period is the sweep's: a quarter of stream_timeout, within 50 ms to 30 s.
+func (a *App) period() time.Duration {
+	return min(30*time.Second, max(a.cfg.StreamTimeout.D()/4, 50*time.Millisecond))
+}
+
+// staleBefore is when a node's last refresh of its senders and viewers must be after for
+// it to count as alive: three sweeps and a second ago.
+func (a *App) staleBefore(now int64) int64 { return now - 3*a.period().Milliseconds() - 1000 }
+
+func (a *App) sweep(ctx context.Context) {
 	now := a.ms()
 	if err := a.db.touchSenders(ctx, a.localSenders(), now); err != nil {
 		a.log.Warn("refresh senders", "err", err)
 	}
-	stale := now - 3*period.Milliseconds() - 1000
-	ended, err := a.db.expire(ctx, now, stale, now-a.cfg.StreamTimeout.D().Milliseconds())
+	if viewers := a.localViewers(); len(viewers) > 0 || a.viewersStored {
+		if err := a.db.setViewers(ctx, a.node, viewers, now); err != nil {
+			a.log.Warn("store this node's viewer counts", "err", err)
+		} else {
+			a.viewersStored = len(viewers) > 0
+		}
+	}
+	ended, err := a.db.expire(ctx, now, a.staleBefore(now), now-a.cfg.StreamTimeout.D().Milliseconds())
 	if err != nil {
 		a.log.Warn("expire streams", "err", err)
 		return

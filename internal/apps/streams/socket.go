@@ -250,6 +250,21 @@ func (a *App) localSenders() []string {
 	return out
 }
 
+// localViewers counts this node's viewers of each stream that has any.
+func (a *App) localViewers() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for id, peers := range a.local {
+		for p := range peers {
+			if !p.sender {
+				out[id]++
+			}
+		}
+	}
+	return out
+}
+
 // message is a sender's object with the server's timestamps added.
 type message struct {
 	out      []byte

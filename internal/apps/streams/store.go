@@ -50,7 +50,21 @@ CREATE TABLE streams_senders (
 CREATE INDEX streams_senders_stream ON streams_senders (stream_id);
 `
 
-var migrations = []store.Migration{{Version: 1, SQL: schema}}
+// viewersSchema (version 2) keeps each node's count of viewers per stream, so the console
+// shows a stream's viewers on every node. A node replaces its rows at every sweep; a dead
+// node's rows go when they are as stale as a dead node's senders.
+const viewersSchema = `
+CREATE TABLE streams_viewers (
+	node_id   TEXT    NOT NULL,
+	stream_id TEXT    NOT NULL REFERENCES streams_streams (id) ON DELETE CASCADE,
+	viewers   INTEGER NOT NULL,
+	seen_at   BIGINT  NOT NULL,
+	PRIMARY KEY (node_id, stream_id)
+);
+CREATE INDEX streams_viewers_seen ON streams_viewers (seen_at);
+`
+
+var migrations = []store.Migration{{Version: 1, SQL: schema}, {Version: 2, SQL: viewersSchema}}
 
 var errNotFound = errors.New("not found")
 
@@ -235,7 +249,43 @@ func (d db) touchSenders(ctx context.Context, conns []string, now int64) error {
 	return nil
 }
 
-// expire forgets senders not refreshed since staleBefore (their node died), starts the idle
+// setViewers replaces node's viewer counts (stream id → viewers) with counts.
+func (d db) setViewers(ctx context.Context, node string, counts map[string]int, now int64) error {
+	return d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM streams_viewers WHERE node_id = $1`, node); err != nil {
+			return fmt.Errorf("viewers: %w", err)
+		}
+		for id, n := range counts {
+			// A stream that ended meanwhile has no row: nothing is stored for it.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO streams_viewers (node_id, stream_id, viewers, seen_at)
+				SELECT CAST($1 AS TEXT), id, CAST($3 AS INTEGER), CAST($4 AS BIGINT) FROM streams_streams WHERE id = $2`, node, id, n, now); err != nil {
+				return fmt.Errorf("viewers: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// perStream runs query, whose rows are a stream id and a number, and returns them as a map.
+func (d db) perStream(ctx context.Context, query string, args ...any) (map[string]int, error) {
+	rows, err := d.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
+// expire forgets senders and viewer counts not refreshed since staleBefore (their node died), starts the idle
 // time of streams left without one, and deletes the streams idle since before idleBefore,
 // returning their ids.
 func (d db) expire(ctx context.Context, now, staleBefore, idleBefore int64) ([]string, error) {
@@ -261,6 +311,9 @@ func (d db) expire(ctx context.Context, now, staleBefore, idleBefore int64) ([]s
 			ended = append(ended, id)
 		}
 		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM streams_viewers WHERE seen_at < $1`, staleBefore); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM streams_claims WHERE expires_at <= $1`, now)

@@ -9,12 +9,14 @@ import (
 )
 
 // view is the streams in the console: each live stream with its sender, whether a sender is
-// connected (on any node), and its viewers on this node; an admin can end a stream.
+// connected (on any node), its viewers on every node and on this one; an admin can end a
+// stream. Other nodes' counts are as of their last sweep (a quarter of stream_timeout).
 type view struct{ a *App }
 
 type streamView struct {
 	streamInfo
 	SendersConnected int `json:"senders_connected"`
+	Viewers          int `json:"viewers"`
 	ViewersHere      int `json:"viewers_here"`
 }
 
@@ -24,34 +26,22 @@ func (v view) Snapshot(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	connected := map[string]int{}
-	rows, err := a.db.Query(ctx, `SELECT stream_id, COUNT(*) FROM streams_senders GROUP BY stream_id`)
+	connected, err := a.db.perStream(ctx, `SELECT stream_id, COUNT(*) FROM streams_senders GROUP BY stream_id`)
 	if err != nil {
-		return nil, fmt.Errorf("streams view: %w", err)
+		return nil, fmt.Errorf("streams view: senders: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("streams view: %w", err)
-		}
-		connected[id] = n
+	// Other nodes' counts, as of their last sweep; this node's, live.
+	elsewhere, err := a.db.perStream(ctx, `SELECT stream_id, SUM(viewers) FROM streams_viewers
+		WHERE node_id <> $1 AND seen_at >= $2 GROUP BY stream_id`, a.node, a.staleBefore(a.ms()))
+	if err != nil {
+		return nil, fmt.Errorf("streams view: viewers: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("streams view: %w", err)
-	}
+	here := a.localViewers()
 	out := make([]streamView, len(list))
-	a.mu.Lock()
 	for i, s := range list {
-		out[i] = streamView{streamInfo: info(s), SendersConnected: connected[s.ID]}
-		for p := range a.local[s.ID] {
-			if !p.sender {
-				out[i].ViewersHere++
-			}
-		}
+		out[i] = streamView{streamInfo: info(s), SendersConnected: connected[s.ID],
+			Viewers: here[s.ID] + elsewhere[s.ID], ViewersHere: here[s.ID]}
 	}
-	a.mu.Unlock()
 	return map[string]any{"streams": out}, nil
 }
 

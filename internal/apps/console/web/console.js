@@ -344,10 +344,10 @@ const renderers = {
     $('kick-form').addEventListener('submit', (e) => { e.preventDefault(); act('chat', 'disconnect', { username: $('kick-name').value.trim() }); });
   },
   streams(s) {
-    $('app-body').innerHTML = cards([['Live streams', fmt(s.streams.length)], ['Viewers on this node', fmt(s.streams.reduce((n, x) => n + x.viewers_here, 0))]]) +
-      table(['Stream', 'Sender', 'Sender connected', 'Viewers (this node)', ''], s.streams.map((x) => [
+    $('app-body').innerHTML = cards([['Live streams', fmt(s.streams.length)], ['Viewers, every node', fmt(s.streams.reduce((n, x) => n + x.viewers, 0))], ['Viewers on this node', fmt(s.streams.reduce((n, x) => n + x.viewers_here, 0))]]) +
+      table(['Stream', 'Sender', 'Sender connected', 'Viewers', 'On this node', ''], s.streams.map((x) => [
         `<code>${esc(x.streamID)}</code>`, esc(x.senders.map((u) => u.name + (u.wcaID ? ` (${u.wcaID})` : '')).join(', ') || 'anonymous'),
-        x.senders_connected ? 'yes' : 'no', x.viewers_here,
+        x.senders_connected ? 'yes' : 'no', x.viewers, x.viewers_here,
         `<button type="button" data-end="${esc(x.streamID)}" ${admin() ? '' : 'disabled'} aria-label="End stream ${esc(x.streamID)}">End</button>`]), 'no live stream');
     for (const b of document.querySelectorAll('[data-end]')) b.addEventListener('click', () => act('streams', 'end', { stream: b.dataset.end }));
   },
