@@ -463,7 +463,10 @@ func (s *Socket) _onconnect() {
 
 	s.connected.Store(true)
 
-	s.Join(Room(s.id))
+	// Switchboard patch: the CONNECT packet goes before the join, not after. Once the socket
+	// is in a room, a broadcast from another goroutine reaches it, and one that came between
+	// the join and the CONNECT was written first: the client read an event before it was
+	// connected. (Node's socket.io joins first, but on one thread nothing comes between.)
 	if s.Conn().Protocol() == 3 {
 		s.packet(&parser.Packet{
 			Type: parser.CONNECT,
@@ -480,6 +483,7 @@ func (s *Socket) _onconnect() {
 			},
 		}, nil)
 	}
+	s.Join(Room(s.id))
 }
 
 // Called with each packet. Called by `Client`.

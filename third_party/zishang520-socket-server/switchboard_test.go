@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -103,5 +104,59 @@ func TestEventsBeforeCloseAreDispatched(t *testing.T) {
 	}
 	if n := got.Load(); n != sent || afterDisconnect.Load() != 0 {
 		t.Fatalf("%d of %d events dispatched, %d after disconnect", n, sent, afterDisconnect.Load())
+	}
+}
+
+// joinBroadcaster broadcasts to a socket's own room the moment the socket joins it: a
+// broadcast from another goroutine landing at the worst time for the socket's CONNECT.
+type joinBroadcaster struct{ Adapter }
+
+type joinBroadcasterBuilder struct{}
+
+func (joinBroadcasterBuilder) New(nsp Namespace) Adapter {
+	return &joinBroadcaster{NewAdapter(nsp)}
+}
+
+func (j *joinBroadcaster) AddAll(id SocketId, rooms *types.Set[Room]) {
+	j.Adapter.AddAll(id, rooms)
+	if rooms.Has(Room(id)) {
+		j.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Data: []any{"early"}},
+			&BroadcastOptions{Rooms: types.NewSet(Room(id)), Except: types.NewSet[Room](), Flags: &BroadcastFlags{}})
+	}
+}
+
+// TestConnectBeforeBroadcasts: a socket's CONNECT packet is written before the socket joins
+// any room, so no broadcast reaches a client ahead of it (Node's socket.io, on one thread,
+// never interleaves the two; here a broadcast from another goroutine could land between
+// the join and the CONNECT, and a client read an event before it was connected).
+func TestConnectBeforeBroadcasts(t *testing.T) {
+	eio := engine.NewServer(nil)
+	opts := DefaultServerOptions()
+	opts.SetAdapter(joinBroadcasterBuilder{})
+	server := NewServer(nil, opts)
+	server.Bind(eio)
+	httpServer := httptest.NewServer(eio)
+	t.Cleanup(func() { server.Close(nil); httpServer.Close() })
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(httpServer.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, open, err := client.ReadMessage(); err != nil || !strings.HasPrefix(string(open), "0{") {
+		t.Fatalf("open: %q %v", open, err)
+	}
+	if err := client.WriteMessage(websocket.TextMessage, []byte(`40`)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		_, p, err := client.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, string(p))
+	}
+	if !strings.HasPrefix(got[0], "40{") || got[1] != `42["early"]` {
+		t.Fatalf("packets %q: want the CONNECT, then the broadcast", got)
 	}
 }
