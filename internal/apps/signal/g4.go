@@ -467,7 +467,16 @@ var errOfferNotFound = wire(http.StatusNotFound, "OFFER_NOT_FOUND", "Offer not f
 
 // liveOffer loads a live G4 offer.
 func (g *G4) liveOffer(ctx context.Context, id string) (*offer, *apiError) {
-	o, err := g.s.db.getOffer(ctx, gen4, id, g.s.nowMS())
+	return g.load(ctx, id, g.s.db.getOffer)
+}
+
+// liveHead loads a live G4 offer's head (getOfferHead: no SDPs).
+func (g *G4) liveHead(ctx context.Context, id string) (*offer, *apiError) {
+	return g.load(ctx, id, g.s.db.getOfferHead)
+}
+
+func (g *G4) load(ctx context.Context, id string, get func(context.Context, int, string, int64) (*offer, error)) (*offer, *apiError) {
+	o, err := get(ctx, gen4, id, g.s.nowMS())
 	if errors.Is(err, errNotFound) {
 		return nil, errOfferNotFound
 	}
@@ -477,9 +486,10 @@ func (g *G4) liveOffer(ctx context.Context, id string) (*offer, *apiError) {
 	return o, nil
 }
 
-// partyOffer loads a live offer of which caller is a party, and caller's role on it.
+// partyOffer loads the head of a live offer of which caller is a party (liveHead), and
+// caller's role on it.
 func (g *G4) partyOffer(ctx context.Context, id, caller, denied string) (*offer, string, *apiError) {
-	o, e := g.liveOffer(ctx, id)
+	o, e := g.liveHead(ctx, id)
 	if e != nil {
 		return nil, "", e
 	}
@@ -522,7 +532,7 @@ func (g *G4) answerOffer(ctx context.Context, caller string, p fields) (any, *ap
 			return nil, invalid("matchedTags must be an array of strings")
 		}
 	}
-	o, e := g.liveOffer(ctx, id)
+	o, e := g.liveHead(ctx, id)
 	if e != nil {
 		return nil, e
 	}
