@@ -259,7 +259,8 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // Run ends streams whose sender has been gone for stream_timeout, keeps this node's senders
-// marked alive, and drops expired claims and tokens, until ctx ends.
+// marked alive and its viewer counts stored, and drops expired claims and tokens, until ctx
+// ends; then it removes this node's viewer counts.
 func (a *App) Run(ctx context.Context) {
 	t := time.NewTicker(a.period())
 	defer t.Stop()
