@@ -122,10 +122,8 @@ func (a *App) Run(ctx context.Context) {
 		a.startHour(ctx)
 		now := a.now()
 		next := time.Unix(hourOf(now.Unix())+3600, 0)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, next.Sub(now)) {
 			return
-		case <-time.After(next.Sub(now)):
 		}
 	}
 }

@@ -296,10 +296,11 @@ func (a *App) staleBefore(now int64) int64 { return now - 3*a.period().Milliseco
 
 func (a *App) sweep(ctx context.Context) {
 	now := a.ms()
-	if err := a.db.touchSenders(ctx, a.localSenders(), now); err != nil {
+	senders, viewers := a.localPeers()
+	if err := a.db.touchSenders(ctx, senders, now); err != nil {
 		a.log.Warn("refresh senders", "err", err)
 	}
-	if viewers := a.localViewers(); len(viewers) > 0 || a.viewersStored {
+	if len(viewers) > 0 || a.viewersStored {
 		if err := a.db.setViewers(ctx, a.node, viewers, now); err != nil {
 			a.log.Warn("store this node's viewer counts", "err", err)
 		} else {

@@ -236,33 +236,22 @@ func (p *peer) OnClose(_ *ws.Conn, code int, reason string) {
 	a.log.Info("stream socket closed", "stream", p.stream, "socket", p.id, "sender", p.sender, "code", code, "reason", reason)
 }
 
-func (a *App) localSenders() []string {
+// localPeers returns this node's sender sockets and its count of viewers of each stream that
+// has any.
+func (a *App) localPeers() (senders []string, viewers map[string]int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []string
-	for _, peers := range a.local {
-		for p := range peers {
-			if p.sender {
-				out = append(out, p.id)
-			}
-		}
-	}
-	return out
-}
-
-// localViewers counts this node's viewers of each stream that has any.
-func (a *App) localViewers() map[string]int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := map[string]int{}
+	viewers = map[string]int{}
 	for id, peers := range a.local {
 		for p := range peers {
-			if !p.sender {
-				out[id]++
+			if p.sender {
+				senders = append(senders, p.id)
+			} else {
+				viewers[id]++
 			}
 		}
 	}
-	return out
+	return senders, viewers
 }
 
 // message is a sender's object with the server's timestamps added.

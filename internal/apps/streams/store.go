@@ -285,9 +285,9 @@ func (d db) perStream(ctx context.Context, query string, args ...any) (map[strin
 	return out, rows.Err()
 }
 
-// expire forgets senders and viewer counts not refreshed since staleBefore (their node died), starts the idle
-// time of streams left without one, and deletes the streams idle since before idleBefore,
-// returning their ids.
+// expire forgets senders and viewer counts not refreshed since staleBefore (their node
+// died), starts the idle time of streams left without one, and deletes the streams idle
+// since before idleBefore, returning their ids.
 func (d db) expire(ctx context.Context, now, staleBefore, idleBefore int64) ([]string, error) {
 	var ended []string
 	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {

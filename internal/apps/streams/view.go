@@ -36,7 +36,7 @@ func (v view) Snapshot(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streams view: viewers: %w", err)
 	}
-	here := a.localViewers()
+	_, here := a.localPeers()
 	out := make([]streamView, len(list))
 	for i, s := range list {
 		out[i] = streamView{streamInfo: info(s), SendersConnected: connected[s.ID],
