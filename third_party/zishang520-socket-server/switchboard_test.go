@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,4 +161,113 @@ func TestConnectBeforeBroadcasts(t *testing.T) {
 	if !strings.HasPrefix(got[0], "40{") || got[1] != `42["early"]` {
 		t.Fatalf("packets %q: want the CONNECT, then the broadcast", got)
 	}
+}
+
+// dialSockets connects n raw WebSocket clients and returns their server-side sockets, in
+// connection order, once each has joined its own room.
+func dialSockets(t *testing.T, server *Server, url string, n int) []*Socket {
+	t.Helper()
+	connected := make(chan *Socket, n)
+	_ = server.On("connection", func(args ...any) {
+		select {
+		case connected <- args[0].(*Socket):
+		default: // a listener of an earlier call
+		}
+	})
+	sockets := make([]*Socket, 0, n)
+	for range n {
+		client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close() })
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, open, err := client.ReadMessage(); err != nil || !strings.HasPrefix(string(open), "0{") {
+			t.Fatalf("open: %q %v", open, err)
+		}
+		if err := client.WriteMessage(websocket.TextMessage, []byte(`40`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ack, err := client.ReadMessage(); err != nil || !strings.HasPrefix(string(ack), "40") {
+			t.Fatalf("connect: %q %v", ack, err)
+		}
+		select {
+		case s := <-connected:
+			sockets = append(sockets, s)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection event")
+		}
+	}
+	return sockets
+}
+
+// TestRecipientsFollowMembership: the recipients of a broadcast (kept as a snapshot between
+// membership changes) follow every join, leave and disconnect, each taking effect at the next
+// broadcast after it. The snapshot of a room and of the whole namespace is built first in each
+// step, so an invalidation left out shows as a stale recipient list.
+func TestRecipientsFollowMembership(t *testing.T) {
+	eio := engine.NewServer(nil)
+	server := NewServer(nil, nil)
+	server.Bind(eio)
+	httpServer := httptest.NewServer(eio)
+	t.Cleanup(func() { server.Close(nil); httpServer.Close() })
+	s := dialSockets(t, server, httpServer.URL, 3)
+	adapter := server.Of("/", nil).Adapter()
+	recipients := func(rooms ...Room) string {
+		ids := adapter.Sockets(types.NewSet(rooms...)).Keys()
+		names := []string{}
+		for i, socket := range s {
+			if slices.Contains(ids, socket.Id()) {
+				names = append(names, fmt.Sprint(i))
+			}
+		}
+		if len(ids) != len(names) {
+			t.Fatalf("unknown recipients in %v", ids)
+		}
+		return strings.Join(names, ",")
+	}
+	check := func(step, want string, rooms ...Room) {
+		t.Helper()
+		if got := recipients(rooms...); got != want {
+			t.Fatalf("%s: broadcast to %v reaches sockets [%s], want [%s]", step, rooms, got, want)
+		}
+	}
+	check("connected", "0,1,2")
+	s[1].Join("r")
+	check("one joined", "1", "r")
+	s[0].Join("r")
+	check("another joined", "0,1", "r")
+	s[1].Leave("r")
+	check("one left", "0", "r")
+	check("before", "0,1,2")
+	adapter.DelAll(s[2].Id()) // out of every room while still connected
+	check("left all rooms", "0,1")
+	s[2].Join("r")
+	check("joined again", "0,2", "r")
+	check("joined again", "0,1,2")
+	s[0].Disconnect(true)
+	check("disconnected", "1,2")
+	check("disconnected", "2", "r")
+	more := dialSockets(t, server, httpServer.URL, 1)
+	s = append(s, more...)
+	check("a new connection", "1,2,3")
+
+	// A join landing between a snapshot's build and its store: that snapshot is not kept.
+	s[2].Join("late")
+	recipientsBuilt = func() {
+		recipientsBuilt = nil
+		s[1].Join("late")
+	}
+	t.Cleanup(func() { recipientsBuilt = nil })
+	_ = recipients("late")
+	check("joined during a build", "1,2", "late")
+
+	// Joins racing broadcasts: once they are done, the next broadcast reaches every joiner.
+	var wg sync.WaitGroup
+	for _, socket := range s[1:] {
+		wg.Go(func() { socket.Join("race") })
+		wg.Go(func() { _ = recipients("race") })
+	}
+	wg.Wait()
+	check("raced", "1,2,3", "race")
 }
