@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { io } from 'sio4';
+import { io as sio4 } from 'sio4';
+import { io as raw } from './lib/rawsio.mjs';
 import { collect, loopback, now, report, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
@@ -20,6 +21,8 @@ const { values: o } = parseArgs({
     rate: { type: 'string', default: '50' },
     duration: { type: 'string', default: '10' },
     procs: { type: 'string', default: '2' },
+    // client: sio4 (socket.io-client 4, the default) or raw (lib/rawsio.mjs, lighter).
+    client: { type: 'string', default: 'sio4' },
     worker: { type: 'string' },
     // pid: the server's process, whose CPU over the posting (from the first post to the
     // last delivery's wait) is printed as "server cpu ticks: N" (sign-ups are left out).
@@ -29,6 +32,8 @@ const { values: o } = parseArgs({
 const users = Number(o.users); const nch = Number(o.channels); const rate = Number(o.rate);
 const duration = Number(o.duration); const procs = Number(o.procs);
 loopback(o.url);
+if (o.client !== 'sio4' && o.client !== 'raw') throw new Error('--client sio4 or raw');
+const io = o.client === 'raw' ? raw : sio4;
 if (!(users > 0 && users <= 2000 && nch > 0 && nch <= 100 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--users 1..2000, --channels 1..100, --rate > 0, --duration 1..120 s, --procs 1..8');
 }

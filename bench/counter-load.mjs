@@ -6,7 +6,8 @@
 //
 //   node bench/counter-load.mjs --url http://127.0.0.1:8080 --clickers 200 --rate 200 --duration 10 --procs 2
 import { parseArgs } from 'node:util';
-import { io } from 'sio4';
+import { io as sio4 } from 'sio4';
+import { io as raw } from './lib/rawsio.mjs';
 import { collect, loopback, now, report, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
@@ -16,11 +17,15 @@ const { values: o } = parseArgs({
     rate: { type: 'string', default: '200' },
     duration: { type: 'string', default: '10' },
     procs: { type: 'string', default: '2' },
+    // client: sio4 (socket.io-client 4, the default) or raw (lib/rawsio.mjs, lighter).
+    client: { type: 'string', default: 'sio4' },
     worker: { type: 'string' },
   },
 });
 const clickers = Number(o.clickers); const rate = Number(o.rate); const duration = Number(o.duration); const procs = Number(o.procs);
 loopback(o.url);
+if (o.client !== 'sio4' && o.client !== 'raw') throw new Error('--client sio4 or raw');
+const io = o.client === 'raw' ? raw : sio4;
 if (!(clickers > 0 && clickers <= 2000 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--clickers 1..2000, --rate > 0, --duration 1..120 s, --procs 1..8');
 }
