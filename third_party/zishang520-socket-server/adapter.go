@@ -128,10 +128,11 @@ func (a *adapter) AddAll(id SocketId, rooms *types.Set[Room]) {
 		}
 		if !ids.Has(id) {
 			ids.Add(id)
+			a.changed(room) // before the event: its listeners may broadcast to the room
 			a.Emit("join-room", room, id)
 		}
 	}
-	a.changed(rooms.Keys()...)
+	a.changed() // the namespace's snapshot, even when no room was joined
 }
 
 // changed drops the snapshots of rooms, and of the whole namespace, after a change to their
@@ -208,12 +209,12 @@ func (a *adapter) Del(id SocketId, room Room) {
 		rooms.Delete(room)
 	}
 	a._del(room, id)
-	a.changed(room)
 }
 
 func (a *adapter) _del(room Room, id SocketId) {
 	if ids, ok := a.rooms.Load(room); ok {
 		if ids.Delete(id) {
+			a.changed(room) // before the event: its listeners may broadcast to the room
 			a.Emit("leave-room", room, id)
 		}
 		if ids.Len() == 0 {
@@ -227,12 +228,11 @@ func (a *adapter) _del(room Room, id SocketId) {
 // DelAll removes a socket from all rooms it's joined.
 func (a *adapter) DelAll(id SocketId) {
 	if rooms, ok := a.sids.Load(id); ok {
-		keys := rooms.Keys()
-		for _, room := range keys {
+		for _, room := range rooms.Keys() {
 			a._del(room, id)
 		}
 		a.sids.Delete(id)
-		a.changed(keys...)
+		a.changed() // the namespace's snapshot: the socket is out of sids only now
 	}
 }
 

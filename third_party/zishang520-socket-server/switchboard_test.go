@@ -232,6 +232,9 @@ func TestRecipientsFollowMembership(t *testing.T) {
 			t.Fatalf("%s: broadcast to %v reaches sockets [%s], want [%s]", step, rooms, got, want)
 		}
 	}
+	// A broadcast to everyone at every leave: during a socket's DelAll it falls between its
+	// last room and its removal from the namespace's list, and must not be kept.
+	_ = adapter.On("leave-room", func(...any) { _ = recipients() })
 	check("connected", "0,1,2")
 	s[1].Join("r")
 	check("one joined", "1", "r")
@@ -242,6 +245,8 @@ func TestRecipientsFollowMembership(t *testing.T) {
 	check("before", "0,1,2")
 	adapter.DelAll(s[2].Id()) // out of every room while still connected
 	check("left all rooms", "0,1")
+	s[2].Join() // no room, but in the namespace's list again
+	check("joined no room", "0,1,2")
 	s[2].Join("r")
 	check("joined again", "0,2", "r")
 	check("joined again", "0,1,2")
@@ -261,6 +266,26 @@ func TestRecipientsFollowMembership(t *testing.T) {
 	t.Cleanup(func() { recipientsBuilt = nil })
 	_ = recipients("late")
 	check("joined during a build", "1,2", "late")
+
+	// A broadcast from a join-room or leave-room listener sees the change, as upstream's did.
+	var atJoin, atLeave string
+	_ = adapter.On("join-room", func(args ...any) {
+		if args[0].(Room) == "events" {
+			atJoin = recipients("events")
+		}
+	})
+	_ = adapter.On("leave-room", func(args ...any) {
+		if args[0].(Room) == "events" {
+			atLeave = recipients("events")
+		}
+	})
+	s[1].Join("events")
+	check("before the events", "1", "events")
+	s[2].Join("events")
+	s[1].Leave("events")
+	if atJoin != "1,2" || atLeave != "2" {
+		t.Fatalf("a broadcast from join-room reached [%s], from leave-room [%s]; want [1,2] and [2]", atJoin, atLeave)
+	}
 
 	// Joins racing broadcasts: once they are done, the next broadcast reaches every joiner.
 	var wg sync.WaitGroup
