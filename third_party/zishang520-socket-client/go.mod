@@ -29,3 +29,11 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	resty.dev/v3 v3.0.0-rc.4 // indirect
 )
+
+// The examples run against Switchboard's patched copies of the server, which are what
+// Switchboard serves (PATCHES.md).
+replace github.com/zishang520/socket.io/servers/socket/v3 => ../zishang520-socket-server
+
+replace github.com/zishang520/socket.io/servers/engine/v3 => ../zishang520-engine-server
+
+replace github.com/zishang520/socket.io/parsers/engine/v3 => ../zishang520-engine-parser

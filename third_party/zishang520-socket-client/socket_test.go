@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	client "github.com/zishang520/socket.io/clients/socket/v3"
@@ -37,12 +39,13 @@ func waitListening(addr string) {
 // waitDone waits for an example's end, at most a minute: an example whose packet was lost
 // (seen once, under load, through the published server's upgrade from long-polling) then
 // fails at once with its output short of what it wants, instead of hanging until the test
-// binary's timeout.
+// binary's timeout. It writes every goroutine's stack to stderr, to show where it hung.
 func waitDone(done <-chan struct{}) {
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
 		fmt.Println("timed out")
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
 	}
 }
 
@@ -60,6 +63,7 @@ func ExampleSocket_basic() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -80,6 +84,8 @@ func ExampleSocket_basic() {
 				}
 			}
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -103,6 +109,7 @@ func ExampleSocket_disconnect() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -124,6 +131,7 @@ func ExampleSocket_disconnect() {
 			}
 		})
 
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -158,6 +166,7 @@ func ExampleSocket_emitWithAck() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -173,6 +182,8 @@ func ExampleSocket_emitWithAck() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -196,6 +207,7 @@ func ExampleSocket_volatile() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -208,6 +220,8 @@ func ExampleSocket_volatile() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -233,6 +247,7 @@ func ExampleSocket_onAny() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -246,6 +261,8 @@ func ExampleSocket_onAny() {
 		})
 
 		_ = socket.Emit("test-event", "data")
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -269,6 +286,7 @@ func ExampleSocket_timeout() {
 	httpServer.Listen(addr, func() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		socket, err := client.Connect(fmt.Sprintf("http://%s/", addr), opts)
 		if err != nil {
@@ -284,6 +302,8 @@ func ExampleSocket_timeout() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -324,6 +344,10 @@ func ExampleSocket_auth() {
 		}))
 	})
 
+	// Switchboard patch (PATCHES.md): the example waits for the server's "disconnect", which
+	// the patched server runs on the socket's queue, after the packets before the close.
+	gone := make(chan struct{})
+
 	// Handle successful connections
 	_ = io.On("connection", func(clients ...any) {
 		socket := clients[0].(*server.Socket)
@@ -340,6 +364,7 @@ func ExampleSocket_auth() {
 
 		_ = socket.On("disconnect", func(args ...any) {
 			fmt.Printf("Client disconnected\n")
+			close(gone)
 		})
 	})
 
@@ -350,6 +375,7 @@ func ExampleSocket_auth() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with authentication
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		opts.SetAuth(map[string]any{"Token": "test"})
 
@@ -380,9 +406,12 @@ func ExampleSocket_auth() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
+	waitDone(gone) // Switchboard patch (PATCHES.md)
 	_ = httpServer.Close(nil)
 
 	// Output:
@@ -438,6 +467,7 @@ func ExampleSocket_authFailed() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with invalid authentication
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		opts.SetAuth(map[string]any{"Token": "invalid-token"}) // Wrong token
 
@@ -455,6 +485,8 @@ func ExampleSocket_authFailed() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
@@ -528,6 +560,7 @@ func ExampleSocket_authWithUserInfo() {
 		waitListening(addr) // Switchboard patch (PATCHES.md)
 		// Client connection with user token
 		opts := client.DefaultOptions()
+		opts.SetAutoConnect(false) // Switchboard patch (PATCHES.md): connects once its listeners are on
 		opts.SetTransports(types.NewSet(client.Polling, client.WebSocket))
 		opts.SetAuth(map[string]any{
 			"Token": "user123",
@@ -556,6 +589,8 @@ func ExampleSocket_authWithUserInfo() {
 			defer socket.Close()
 			close(done)
 		})
+
+		socket.Connect() // Switchboard patch (PATCHES.md)
 	})
 
 	waitDone(done) // Switchboard patch (PATCHES.md)
