@@ -9,9 +9,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { io as sio4 } from 'sio4';
-import { io as raw } from './lib/rawsio.mjs';
-import { collect, loopback, now, report, workers } from './lib/load.mjs';
+import { clientIo, collect, loopback, now, report, settle, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -32,8 +30,7 @@ const { values: o } = parseArgs({
 const users = Number(o.users); const nch = Number(o.channels); const rate = Number(o.rate);
 const duration = Number(o.duration); const procs = Number(o.procs);
 loopback(o.url);
-if (o.client !== 'sio4' && o.client !== 'raw') throw new Error('--client sio4 or raw');
-const io = o.client === 'raw' ? raw : sio4;
+const io = clientIo(o.client);
 if (!(users > 0 && users <= 2000 && nch > 0 && nch <= 100 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--users 1..2000, --channels 1..100, --rate > 0, --duration 1..120 s, --procs 1..8');
 }
@@ -74,8 +71,8 @@ if (o.worker !== undefined) {
           if (++ready < m.users.length) return;
           // Every join is a `channel movement` to every identified socket (users² events):
           // ready once that storm has passed, so the posts are measured alone.
-          const settle = setInterval(() => {
-            if (now() - lastMovement > 2000) { clearInterval(settle); process.send({ ready: true }); }
+          const settling = setInterval(() => {
+            if (now() - lastMovement > 2000) { clearInterval(settling); process.send({ ready: true }); }
           }, 250);
         });
         s.on('channel movement', () => { lastMovement = now(); });
@@ -87,6 +84,7 @@ if (o.worker !== undefined) {
         socks.push(s);
       }
     }
+    if (m.count) process.send({ count: received });
     if (m.report) {
       report(received, lat, socks);
     }
@@ -122,7 +120,7 @@ if (o.worker !== undefined) {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   await Promise.all(posts);
-  await new Promise((r) => setTimeout(r, 3000)); // the last deliveries
+  await settle(w, procs, (sent - failed) * users); // the last deliveries
   if (o.pid) console.log(`server cpu ticks: ${ticks() - ticks0}`);
   const { received, samples, pct } = await collect(w, procs);
   const expected = (sent - failed) * users;

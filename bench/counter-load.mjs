@@ -6,9 +6,7 @@
 //
 //   node bench/counter-load.mjs --url http://127.0.0.1:8080 --clickers 200 --rate 200 --duration 10 --procs 2
 import { parseArgs } from 'node:util';
-import { io as sio4 } from 'sio4';
-import { io as raw } from './lib/rawsio.mjs';
-import { collect, loopback, now, report, workers } from './lib/load.mjs';
+import { clientIo, collect, loopback, now, report, settle, workers } from './lib/load.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -24,8 +22,7 @@ const { values: o } = parseArgs({
 });
 const clickers = Number(o.clickers); const rate = Number(o.rate); const duration = Number(o.duration); const procs = Number(o.procs);
 loopback(o.url);
-if (o.client !== 'sio4' && o.client !== 'raw') throw new Error('--client sio4 or raw');
-const io = o.client === 'raw' ? raw : sio4;
+const io = clientIo(o.client);
 if (!(clickers > 0 && clickers <= 2000 && rate > 0 && duration > 0 && duration <= 120 && procs >= 1 && procs <= 8)) {
   throw new Error('--clickers 1..2000, --rate > 0, --duration 1..120 s, --procs 1..8');
 }
@@ -57,6 +54,7 @@ if (o.worker !== undefined) {
       }
       process.send({ sent: n });
     }
+    if (m.count) process.send({ count: received });
     if (m.report) {
       report(received, lat, socks);
     }
@@ -69,8 +67,8 @@ if (o.worker !== undefined) {
   w.send(0, { click: true });
   const { sent } = await w.next(0, 'sent');
   const expected = sent * clickers;
-  // Two seconds more for the last deliveries, then every worker reports.
-  await new Promise((r) => setTimeout(r, 2000));
+  // The last deliveries (see settle), then every worker reports.
+  await settle(w, procs, expected);
   const { received, samples, pct } = await collect(w, procs);
   console.log(`${clickers} clickers over ${procs} processes sent ${sent} clicks at ${rate}/s; the total counter moved by ${(await total()) - before}`);
   console.log(`received ${received} of ${expected} click events (${((100 * received) / expected).toFixed(2)}%): ${Math.round(received / duration)} deliveries/s`);

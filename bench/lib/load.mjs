@@ -1,6 +1,8 @@
 // What the Node load clients (bench/*-load.mjs) share: the clock, the loopback rule, the worker
 // processes and their reports.
 import { fork } from 'node:child_process';
+import { io as sio4 } from 'sio4';
+import { io as raw } from './rawsio.mjs';
 
 // now is a millisecond clock with sub-millisecond digits, shared across processes.
 export const now = () => performance.timeOrigin + performance.now();
@@ -8,6 +10,14 @@ export const now = () => performance.timeOrigin + performance.now();
 // loopback refuses a target off this machine: load runs stay on 127.0.0.1.
 export function loopback(url) {
   if (!/^http:\/\/(127\.|localhost)/.test(url)) throw new Error('--url must be on 127.0.0.1');
+}
+
+// clientIo is the io() of the receiving sockets' client: sio4 (socket.io-client 4) or raw
+// (rawsio.mjs, lighter).
+export function clientIo(name) {
+  if (name === 'sio4') return sio4;
+  if (name === 'raw') return raw;
+  throw new Error('--client sio4 or raw');
 }
 
 // workers forks procs copies of script with --worker i. next(i, key) waits for worker i's next
@@ -43,4 +53,18 @@ export async function collect(w, procs) {
   const lat = Float64Array.from(reports.flatMap((r) => Array.from(r.lat))).sort();
   const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1) + 'ms' : '–');
   return { received: reports.reduce((n, r) => n + r.received, 0), samples: lat.length, pct };
+}
+
+// settle waits until the workers have received expected deliveries in all, or none arrived for
+// quietMs: on a loaded box the last deliveries are waited for however late, and lost ones end
+// the wait once nothing moves. A worker answers {count} with {count: received}.
+export async function settle(w, procs, expected, quietMs = 10000) {
+  let last = -1; let since = Date.now();
+  for (;;) {
+    let total = 0;
+    for (let i = 0; i < procs; i++) { w.send(i, { count: true }); total += (await w.next(i, 'count')).count; }
+    if (total >= expected) return;
+    if (total !== last) { last = total; since = Date.now(); } else if (Date.now() - since > quietMs) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -30,7 +30,7 @@ type adapter struct {
 	// as a slice between membership changes (see recipients). Walking the two concurrent
 	// maps per recipient cost a sixth of a broadcast's CPU.
 	gen      atomic.Uint64 // bumped by every membership change
-	snapMu   sync.Mutex
+	snapMu   sync.RWMutex  // read by every broadcast, written at membership changes
 	allSnap  *recipientSnapshot
 	roomSnap map[Room]*recipientSnapshot
 }
@@ -153,12 +153,12 @@ func (a *adapter) changed(rooms ...Room) {
 // and leave rooms while a broadcast walks it.
 func (a *adapter) recipients(room Room, all bool) []*Socket {
 	gen := a.gen.Load()
-	a.snapMu.Lock()
+	a.snapMu.RLock()
 	snap := a.allSnap
 	if !all {
 		snap = a.roomSnap[room]
 	}
-	a.snapMu.Unlock()
+	a.snapMu.RUnlock()
 	if snap != nil {
 		return snap.sockets
 	}
@@ -377,8 +377,9 @@ func (a *adapter) apply(opts *BroadcastOptions, callback func(*Socket)) {
 		if !all {
 			room = rooms.Keys()[0]
 		}
+		excepting := except.Len() > 0 // the set locks on every call: asked once, not per recipient
 		for _, socket := range a.recipients(room, all) {
-			if except.Len() > 0 && except.Has(socket.Id()) {
+			if excepting && except.Has(socket.Id()) {
 				continue
 			}
 			if socket.Connected() {
