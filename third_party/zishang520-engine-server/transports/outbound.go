@@ -133,13 +133,32 @@ func yield() {
 // only to a connection that is sent to continuously, and there it buys fewer syscalls. After
 // a write it waits even with nothing queued (then stops): a check for an empty queue would
 // race a frame queued just after it, which would then go out unspaced.
+//
+// The wait ends on a tick shared by every connection (onTick): a quarter of the delay, counted
+// from the Unix epoch. Each writer's own deadline had its own timer expiry, and each expiry
+// woke the runtime (the scheduler, and sysmon out of its sleep, about 20 µs a wake on this
+// VM): 8,000 expiries a second at 200 clicks/s to 200 sockets with a 25 ms delay, and sysmon
+// alone took a sixth of the server's CPU. On ticks they expire together, a few hundred times
+// a second. A write waits up to a quarter of the delay longer.
 func (w *websocket) space() {
 	if w.spacing <= 0 {
 		return
 	}
-	if d := w.spacing - w.now().Sub(w.lastWrite); d > 0 {
-		w.sleep(d)
+	now := w.now()
+	if due := w.lastWrite.Add(w.spacing); due.After(now) {
+		w.sleep(onTick(due, w.spacing/4).Sub(now))
 	}
+}
+
+// onTick is t rounded up to a whole number of ticks since the Unix epoch.
+func onTick(t time.Time, tick time.Duration) time.Time {
+	if tick <= 0 {
+		return t
+	}
+	if r := time.Duration(t.UnixNano() % int64(tick)); r > 0 {
+		return t.Add(tick - r)
+	}
+	return t
 }
 
 // writeLoop writes until the queue is empty.

@@ -367,7 +367,55 @@ func TestWriteSpacing(t *testing.T) {
 	advance(delay / 2)
 	send(4) // 1.5 delays after the last write: at once
 	read(4)
+	// The wait after a write ends on a shared tick, a quarter of the delay (onTick): 4 went out
+	// on one, so the writer waits the delay; 5, a second after a tick, waits the delay and the
+	// rest of that quarter.
+	waited()
+	advance(delay)
+	release <- struct{}{}
+	for deadline := time.Now().Add(10 * time.Second); !idle(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // a guard, not a timing
+			t.Fatal("the writer did not stop")
+		}
+	}
+	advance(2*delay + time.Second)
+	send(5)
+	read(5)
+	select {
+	case d := <-waits:
+		if want := delay + delay/4 - time.Second; d != want {
+			t.Fatalf("the writer waits %v after a write a second past a tick, want %v (to the tick after the delay)", d, want)
+		}
+	case <-time.After(10 * time.Second): // a guard
+		t.Fatal("the writer did not wait after a write")
+	}
 	close(release)
+}
+
+// TestOnTick: a time is rounded up to a whole number of ticks since the Unix epoch, so
+// writers due within one tick of each other wake together.
+func TestOnTick(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // a whole number of seconds since the epoch
+	tests := []struct {
+		name string
+		t    time.Time
+		tick time.Duration
+		want time.Time
+	}{
+		{"on a tick", base, 5 * time.Millisecond, base},
+		{"just past a tick", base.Add(time.Nanosecond), 5 * time.Millisecond, base.Add(5 * time.Millisecond)},
+		{"just before a tick", base.Add(5*time.Millisecond - time.Nanosecond), 5 * time.Millisecond, base.Add(5 * time.Millisecond)},
+		// 1,767,225,601 s is 6 ms past a whole number of 7 ms ticks.
+		{"a tick that does not divide a second", base.Add(time.Second), 7 * time.Millisecond, base.Add(time.Second + time.Millisecond)},
+		{"no tick", base.Add(time.Nanosecond), 0, base.Add(time.Nanosecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := onTick(tt.t, tt.tick); !got.Equal(tt.want) {
+				t.Errorf("onTick(%v, %v) = %v, want %v", tt.t, tt.tick, got, tt.want)
+			}
+		})
+	}
 }
 
 // TestWriteAfterControlFrame: a control frame (gorilla's pong, its close) sets the
