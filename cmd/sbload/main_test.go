@@ -95,7 +95,7 @@ func TestModes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Exchanges == 0 || rep.Failed != 0 || rep.ServerTicks < 0 || len(rep.PerOperation) != 1 {
+		if rep.Exchanges == 0 || rep.Failed != 0 || rep.ServerTicks < 0 || rep.ClientTicks < 0 || len(rep.PerOperation) != 1 {
 			t.Fatalf("report %+v", rep)
 		}
 		for topic, want := range map[string]int{"load": 0, "unrelated": 150} {

@@ -51,6 +51,9 @@ type SignalReport struct {
 	// ServerTicks is the CPU (clock ticks) the -pid process used over the run, seeding left
 	// out; -1 without -pid.
 	ServerTicks int64
+	// ClientTicks is this process's CPU (clock ticks) over the run: the load shares the
+	// machine with the server, so its cost bounds the requests/s a fast server can show.
+	ClientTicks int64
 }
 
 // Print writes the report for a person.
@@ -63,6 +66,7 @@ func (r SignalReport) Print(w io.Writer) {
 	if r.ServerTicks >= 0 {
 		fmt.Fprintf(w, "server cpu ticks: %d\n", r.ServerTicks)
 	}
+	fmt.Fprintf(w, "client cpu ticks: %d\n", r.ClientTicks)
 	fmt.Fprintf(w, "throughput: %.0f requests/s, %.0f offer/answer exchanges/s\n", r.ReqPerSec, r.ExchPerSec)
 	fmt.Fprintf(w, "request latency: p50 %s  p99 %s  max %s\n", r.P50, r.P99, r.Max)
 	ops := make([]string, 0, len(r.PerOperation))
@@ -133,6 +137,10 @@ func runSignal(args []string) (SignalReport, error) {
 	if err != nil {
 		return SignalReport{}, err
 	}
+	own0, err := cpuTicks(os.Getpid())
+	if err != nil {
+		return SignalReport{}, err
+	}
 	start := time.Now()
 	for _, p := range pairs {
 		wg.Go(func() {
@@ -152,6 +160,10 @@ func runSignal(args []string) (SignalReport, error) {
 	if err != nil {
 		return SignalReport{}, err
 	}
+	own1, err := cpuTicks(os.Getpid())
+	if err != nil {
+		return SignalReport{}, err
+	}
 	for _, p := range pairs {
 		if c, ok := p.(interface{ close() error }); ok {
 			if err := c.close(); err != nil {
@@ -161,6 +173,7 @@ func runSignal(args []string) (SignalReport, error) {
 	}
 	rep := rec.report(*gen, *conc, elapsed, exchanges.Load())
 	rep.ServerTicks = ticks1 - ticks0
+	rep.ClientTicks = own1 - own0
 	if *pid == 0 {
 		rep.ServerTicks = -1
 	}
