@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -88,6 +89,7 @@ func runSignal(args []string) (SignalReport, error) {
 	unrelated := fs.Int("unrelated", 0, "g2: live offers to create first on another topic (discovery must not slow with them)")
 	discover := fs.Bool("discover", false, "g2: each pair publishes one offer, then only runs GET /offers/by-topic")
 	pid := fs.Int("pid", 0, "the server's process: its CPU over the run (from /proc) is printed as \"server cpu ticks: N\"")
+	client := fs.String("client", "light", `the pairs' HTTP client: "light" (one kept connection each, no Transport goroutines; see lighthttp.go) or "std" (net/http's Client)`)
 	path := fs.String("path", "", `the API's path on the server: /rondevu for g2 and /rondevu/v4 for g4 unless given; "/" for a server that serves it at its root (the original rondevu-server)`)
 	if err := fs.Parse(args); err != nil {
 		return SignalReport{}, err
@@ -99,24 +101,33 @@ func runSignal(args []string) (SignalReport, error) {
 	if err := checkLoopback(*base); err != nil {
 		return SignalReport{}, err
 	}
+	u, err := url.Parse(*base)
+	if err != nil || (*client != "light" && *client != "std") {
+		return SignalReport{}, errors.New(`-url must be a URL and -client "light" or "std"`)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	clientFor := func(i int) doer { return pairClient(i, host, *client == "std") }
 	if *duration > maxDuration || *duration <= 0 || *conc <= 0 {
 		return SignalReport{}, fmt.Errorf("-duration must be in (0, %s] and -concurrency positive", maxDuration)
 	}
 	var newPair func(i int) (exchanger, error)
 	switch *gen {
 	case "g2":
-		if err := seedUnrelated(*base+api, *unrelated); err != nil {
+		if err := seedUnrelated(*base+api, clientFor(999), *unrelated); err != nil {
 			return SignalReport{}, err
 		}
 		newPair = func(i int) (exchanger, error) {
-			p, err := newG2Pair(*base+api, i)
+			p, err := newG2Pair(*base+api, clientFor(i))
 			if err != nil || !*discover {
 				return p, err
 			}
 			return p.discoverer()
 		}
 	case "g4":
-		newPair = func(i int) (exchanger, error) { return newG4Pair(*base+api, i), nil }
+		newPair = func(i int) (exchanger, error) { return newG4Pair(*base+api, clientFor(i)), nil }
 	default:
 		return SignalReport{}, errors.New("-gen must be g2 or g4")
 	}
@@ -260,18 +271,20 @@ type exchanger interface {
 }
 
 // pairClient is one pair's HTTP client, dialling from its own 127.0.0.x address so that
-// per-IP limits see separate clients.
-func pairClient(i int) *http.Client {
+// per-IP limits see separate clients: a lightConn (lighthttp.go) unless std asks for
+// net/http's Client. addr is the server's host:port.
+func pairClient(i int, addr string, std bool) doer {
 	src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/250), byte(1+i%250))}
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 4,
+	d := &net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}
+	if !std {
+		return newLightConn(func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, 10*time.Second)
 	}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // send makes one request, records its latency under op and decodes a 200 answer into out.
-func send(c *http.Client, rec *recorder, op, method, url string, body any, header http.Header, out any) error {
+func send(c doer, rec *recorder, op, method, url string, body any, header http.Header, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -329,13 +342,13 @@ var loadCandidate = map[string]any{"candidate": "candidate:1 1 udp 2130706431 12
 
 // g2Pair is two registered G2 peers.
 type g2Pair struct {
-	c           *http.Client
+	c           doer
 	base        string
 	host, guest http.Header
 }
 
-func newG2Pair(base string, i int) (*g2Pair, error) {
-	p := &g2Pair{c: pairClient(i), base: base}
+func newG2Pair(base string, c doer) (*g2Pair, error) {
+	p := &g2Pair{c: c, base: base}
 	rec := &recorder{ops: map[string][]time.Duration{}}
 	for _, h := range []*http.Header{&p.host, &p.guest} {
 		var cred struct{ PeerID, Secret string }
@@ -378,9 +391,8 @@ func (p *g2Pair) exchange(rec *recorder) error {
 
 // seedUnrelated creates n live offers on a topic nobody looks for, 100 per request and 1,000
 // per peer (rondevu's defaults).
-func seedUnrelated(base string, n int) error {
+func seedUnrelated(base string, c doer, n int) error {
 	rec := &recorder{ops: map[string][]time.Duration{}}
-	c := pairClient(999)
 	var h http.Header
 	for made := 0; made < n; made += 100 {
 		if made%1000 == 0 {
@@ -429,16 +441,16 @@ func (p *g2Discoverer) close() error {
 
 // g4Pair is two G4 identities.
 type g4Pair struct {
-	c           *http.Client
+	c           doer
 	url         string
 	host, guest ed25519.PrivateKey
 	since       int64
 }
 
-func newG4Pair(base string, i int) *g4Pair {
+func newG4Pair(base string, c doer) *g4Pair {
 	_, h, _ := ed25519.GenerateKey(rand.Reader)
 	_, g, _ := ed25519.GenerateKey(rand.Reader)
-	return &g4Pair{c: pairClient(i), url: base + "/rpc", host: h, guest: g}
+	return &g4Pair{c: c, url: base + "/rpc", host: h, guest: g}
 }
 
 // rpc makes one signed call.
