@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard/switchboard/internal/hub"
 	"github.com/switchboard/switchboard/internal/module"
 	"github.com/switchboard/switchboard/internal/server"
+	"github.com/switchboard/switchboard/internal/store"
 )
 
 // Service is the signaling core the three generations share: the store, the keys, the clock
@@ -151,8 +152,12 @@ func New(d module.Deps) (*Service, error) {
 	cfg := d.Config
 	writes := new(atomic.Uint64)
 	s := &Service{
-		cfg: *Settings(cfg), db: db{d.Store, writes}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
+		cfg: *Settings(cfg), db: db{DB: d.Store, writes: writes}, hub: d.Hub, log: d.Log.With("app", "signal"), version: d.Version, now: time.Now,
 		push: pushOptionsFor(cfg.Namespaces), bodyMax: cfg.Limits.MaxBodyBytes,
+	}
+	if d.Store.Dialect == store.SQLite {
+		// One node writes a SQLite store: its own drops keep the heads current (heads.go).
+		s.db.heads = newHeadCache()
 	}
 	s.topics = newTopics(time.Duration(s.cfg.DiscoveryCacheTTL)*time.Millisecond, writes)
 	if s.cfg.RequestsPerIP > 0 {

@@ -150,6 +150,22 @@ type db struct {
 	// writes counts the commits that changed offers on this node (changed), for the G2
 	// discovery cache (topics); nil counts nothing.
 	writes *atomic.Uint64
+	// heads caches offers' heads where no other node writes the store (heads.go); nil: none.
+	heads *headCache
+}
+
+// dropHead forgets an offer's cached head, after a change to it has committed.
+func (d db) dropHead(gen int, id string) {
+	if d.heads != nil {
+		d.heads.drop(gen, id)
+	}
+}
+
+// dropHeads forgets every cached head.
+func (d db) dropHeads() {
+	if d.heads != nil {
+		d.heads.dropAll()
+	}
 }
 
 // changed records a write to the offers, after its commit: a listing read since the counter
@@ -401,17 +417,34 @@ func (d db) getOffer(ctx context.Context, gen int, id string, now int64) (*offer
 // sqlOfferHead loads what deciding on an offer takes (its parties, secret and topics), not its
 // SDPs: G2's answer and candidate calls read it on every request, and copying two SDPs of
 // 1–5 KB out of SQLite for nothing was most of that read.
-const sqlOfferHead = `SELECT o.owner, o.tags, o.secret_hash, o.answerer, o.answered_at FROM signal_offers o
+const sqlOfferHead = `SELECT o.owner, o.tags, o.secret_hash, o.answerer, o.answered_at, o.expires_at FROM signal_offers o
 	WHERE o.gen = $1 AND o.id = $2 AND o.expires_at > $3`
 
-// getOfferHead returns a live offer's ID, Owner, Tags, SecretHash, Answerer, Answered and
-// AnsweredAt, or errNotFound; the rest of the offer is left empty.
+// getOfferHead returns a live offer's ID, Owner, Tags, SecretHash, Answerer, Answered,
+// AnsweredAt and ExpiresAt, or errNotFound; the rest of the offer is left empty. Callers do
+// not change what it returns (its Tags may be the cache's).
 func (d db) getOfferHead(ctx context.Context, gen int, id string, now int64) (*offer, error) {
+	if d.heads == nil {
+		return d.readOfferHead(ctx, gen, id, now)
+	}
+	if o, ok := d.heads.get(gen, id, now); ok {
+		return o, nil
+	}
+	seen := d.heads.begin()
+	o, err := d.readOfferHead(ctx, gen, id, now)
+	if err == nil {
+		d.heads.put(o, seen)
+	}
+	return o, err
+}
+
+// readOfferHead is getOfferHead from the store.
+func (d db) readOfferHead(ctx context.Context, gen int, id string, now int64) (*offer, error) {
 	o := offer{Gen: gen, ID: id}
 	var tags string
 	var secret, answerer sql.NullString
 	var answeredAt sql.NullInt64
-	err := d.QueryRow(ctx, sqlOfferHead, gen, id, now).Scan(&o.Owner, &tags, &secret, &answerer, &answeredAt)
+	err := d.QueryRow(ctx, sqlOfferHead, gen, id, now).Scan(&o.Owner, &tags, &secret, &answerer, &answeredAt, &o.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -607,6 +640,7 @@ func (d db) nextTimes(ctx context.Context, tx *sql.Tx, n int, now int64) (int64,
 // errAlreadyAnswered, decided atomically. expiresAt > 0 replaces the offer's expiry.
 func (d db) answer(ctx context.Context, gen int, id, scope, answerer, sdp string, matched []string, expiresAt, now int64, overwrite bool) (int64, error) {
 	defer d.changed()
+	defer d.dropHead(gen, id)
 	var at int64
 	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
@@ -698,6 +732,7 @@ func (d db) queryCandidates(ctx context.Context, query string, args ...any) ([]c
 // deleteOffer deletes an offer of owner (expired or not) with its tags and candidates.
 func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, error) {
 	defer d.changed()
+	defer d.dropHead(gen, id)
 	var n int64
 	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { // a transaction, to share a group commit
 		res, err := d.txExec(ctx, tx, sqlDeleteOffer, gen, id, owner)
@@ -713,6 +748,7 @@ func (d db) deleteOffer(ctx context.Context, gen int, id, owner string) (bool, e
 // replaceTags gives every live offer of owner the tags; it returns how many it changed.
 func (d db) replaceTags(ctx context.Context, gen int, owner string, tags []string, now int64) (int, error) {
 	defer d.changed()
+	defer d.dropHeads()
 	n := 0
 	err := d.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM signal_offers WHERE gen = $1 AND owner = $2 AND expires_at > $3`, gen, owner, now)
