@@ -2,7 +2,6 @@ package signal
 
 import (
 	"hash/maphash"
-	"strconv"
 	"sync"
 )
 
@@ -23,7 +22,7 @@ import (
 // With PostgreSQL other nodes write the same rows, so there is no cache (db.heads is nil).
 type headCache struct {
 	mu      sync.Mutex
-	entries map[string]offer
+	entries map[headKey]offer
 	// seq counts drops; dropped[slot] is the seq of the last drop in the slot of an id's
 	// hash, and cleared that of the last drop of everything. A read stores its head only if
 	// neither moved since it began.
@@ -38,17 +37,24 @@ type headCache struct {
 const maxHeads = 20_000
 
 func newHeadCache() *headCache {
-	return &headCache{entries: map[string]offer{}, seed: maphash.MakeSeed()}
+	return &headCache{entries: map[headKey]offer{}, seed: maphash.MakeSeed()}
 }
 
-func headKey(gen int, id string) string { return strconv.Itoa(gen) + ":" + id }
+// headKey is an offer's generation and id (a struct, not a joined string: no allocation per
+// lookup).
+type headKey struct {
+	gen int
+	id  string
+}
 
-func (h *headCache) slot(key string) int { return int(maphash.String(h.seed, key) % 256) }
+func (h *headCache) slot(k headKey) int {
+	return int((maphash.String(h.seed, k.id) + uint64(k.gen)) % 256)
+}
 
 // get returns a copy of the cached head of a live offer (expires after now).
 func (h *headCache) get(gen int, id string, now int64) (*offer, bool) {
 	h.mu.Lock()
-	o, ok := h.entries[headKey(gen, id)]
+	o, ok := h.entries[headKey{gen, id}]
 	h.mu.Unlock()
 	if !ok || o.ExpiresAt <= now {
 		return nil, false
@@ -66,21 +72,21 @@ func (h *headCache) begin() uint64 {
 // put stores o unless its offer's slot, or everything, was dropped since begin returned
 // seen: the read may then have seen the row before the change that the drop followed.
 func (h *headCache) put(o *offer, seen uint64) {
-	key := headKey(o.Gen, o.ID)
+	key := headKey{o.Gen, o.ID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dropped[h.slot(key)] > seen || h.cleared > seen {
 		return
 	}
 	if len(h.entries) >= maxHeads {
-		h.entries = map[string]offer{}
+		h.entries = map[headKey]offer{}
 	}
 	h.entries[key] = *o
 }
 
 // drop forgets an offer's head; its change has committed.
 func (h *headCache) drop(gen int, id string) {
-	key := headKey(gen, id)
+	key := headKey{gen, id}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
@@ -94,5 +100,5 @@ func (h *headCache) dropAll() {
 	defer h.mu.Unlock()
 	h.seq++
 	h.cleared = h.seq
-	h.entries = map[string]offer{}
+	h.entries = map[headKey]offer{}
 }

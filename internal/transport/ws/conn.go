@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 
 	"github.com/switchboard/switchboard/internal/httpx"
 	"github.com/switchboard/switchboard/internal/hub"
@@ -316,30 +317,19 @@ func (c *Conn) writeLoop() {
 // waits even with nothing queued (then stops): a check for an empty queue would race a
 // message queued just after it, which would then go out unspaced.
 //
-// The wait ends on a tick shared by every connection (onTick), a quarter of the delay: each
-// writer's own deadline was its own timer expiry, and each expiry woke the runtime (the
-// scheduler, and sysmon out of its sleep). On shared ticks the writers due together wake
-// together. A write waits up to a quarter of the delay longer. (The socket.io engine's
-// writer does the same; see its outbound.go.)
+// The wait ends on a tick shared by every connection (transports.OnTick, the socket.io
+// engine's, whose writer does the same), a quarter of the delay: each writer's own deadline
+// was its own timer expiry, and each expiry woke the runtime (the scheduler, and sysmon out
+// of its sleep). On shared ticks the writers due together wake together. A write waits up
+// to a quarter of the delay longer.
 func (c *Conn) space() {
 	if c.opts.WriteDelay <= 0 {
 		return
 	}
 	now := c.opts.clock.Now()
 	if due := c.lastWrite.Add(c.opts.WriteDelay); due.After(now) {
-		c.opts.clock.Sleep(onTick(due, c.opts.WriteDelay/4).Sub(now))
+		c.opts.clock.Sleep(transports.OnTick(due, c.opts.WriteDelay/4).Sub(now))
 	}
-}
-
-// onTick is t rounded up to a whole number of ticks since the Unix epoch.
-func onTick(t time.Time, tick time.Duration) time.Time {
-	if tick <= 0 {
-		return t
-	}
-	if r := time.Duration(t.UnixNano() % int64(tick)); r > 0 {
-		return t.Add(tick - r)
-	}
-	return t
 }
 
 // clock is time.Now and time.Sleep.

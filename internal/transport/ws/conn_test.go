@@ -93,7 +93,7 @@ func TestWriteSpacing(t *testing.T) {
 	held.Advance(delay / 2)
 	c.Send([]byte("e")) // 1.5 delays after the last write
 	read("e")
-	// The wait after a write ends on a shared tick, a quarter of the delay (onTick): "e" went
+	// The wait after a write ends on a shared tick, a quarter of the delay (transports.OnTick): "e" went
 	// out on one, so the writer waits the delay; "f", a second after a tick, waits the delay
 	// and the rest of that quarter.
 	if d := held.Asked(t, "the writer", delay); d != delay {
@@ -113,30 +113,4 @@ func TestWriteSpacing(t *testing.T) {
 		t.Fatalf("the writer waits %v after a write a second past a tick, want %v (to the tick after the delay)", d, want)
 	}
 	held.ReleaseAll()
-}
-
-// TestOnTick: a time is rounded up to a whole number of ticks since the Unix epoch, so
-// writers due within one tick of each other wake together.
-func TestOnTick(t *testing.T) {
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // a whole number of seconds since the epoch
-	tests := []struct {
-		name string
-		t    time.Time
-		tick time.Duration
-		want time.Time
-	}{
-		{"on a tick", base, 5 * time.Millisecond, base},
-		{"just past a tick", base.Add(time.Nanosecond), 5 * time.Millisecond, base.Add(5 * time.Millisecond)},
-		{"just before a tick", base.Add(5*time.Millisecond - time.Nanosecond), 5 * time.Millisecond, base.Add(5 * time.Millisecond)},
-		// 1,767,225,601 s is 6 ms past a whole number of 7 ms ticks.
-		{"a tick that does not divide a second", base.Add(time.Second), 7 * time.Millisecond, base.Add(time.Second + time.Millisecond)},
-		{"no tick", base.Add(time.Nanosecond), 0, base.Add(time.Nanosecond)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := onTick(tt.t, tt.tick); !got.Equal(tt.want) {
-				t.Errorf("onTick(%v, %v) = %v, want %v", tt.t, tt.tick, got, tt.want)
-			}
-		})
-	}
 }

@@ -134,7 +134,7 @@ func yield() {
 // a write it waits even with nothing queued (then stops): a check for an empty queue would
 // race a frame queued just after it, which would then go out unspaced.
 //
-// The wait ends on a tick shared by every connection (onTick): a quarter of the delay, counted
+// The wait ends on a tick shared by every connection (OnTick): a quarter of the delay, counted
 // from the Unix epoch. Each writer's own deadline had its own timer expiry, and each expiry
 // woke the runtime (the scheduler, and sysmon out of its sleep, about 20 µs a wake on this
 // VM): 8,000 expiries a second at 200 clicks/s to 200 sockets with a 25 ms delay, and sysmon
@@ -146,12 +146,13 @@ func (w *websocket) space() {
 	}
 	now := w.now()
 	if due := w.lastWrite.Add(w.spacing); due.After(now) {
-		w.sleep(onTick(due, w.spacing/4).Sub(now))
+		w.sleep(OnTick(due, w.spacing/4).Sub(now))
 	}
 }
 
-// onTick is t rounded up to a whole number of ticks since the Unix epoch.
-func onTick(t time.Time, tick time.Duration) time.Time {
+// OnTick is t rounded up to a whole number of ticks since the Unix epoch. Switchboard's
+// native WebSocket writer spaces its writes on the same ticks.
+func OnTick(t time.Time, tick time.Duration) time.Time {
 	if tick <= 0 {
 		return t
 	}

@@ -367,7 +367,7 @@ func TestWriteSpacing(t *testing.T) {
 	advance(delay / 2)
 	send(4) // 1.5 delays after the last write: at once
 	read(4)
-	// The wait after a write ends on a shared tick, a quarter of the delay (onTick): 4 went out
+	// The wait after a write ends on a shared tick, a quarter of the delay (OnTick): 4 went out
 	// on one, so the writer waits the delay; 5, a second after a tick, waits the delay and the
 	// rest of that quarter.
 	waited()
@@ -411,8 +411,8 @@ func TestOnTick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := onTick(tt.t, tt.tick); !got.Equal(tt.want) {
-				t.Errorf("onTick(%v, %v) = %v, want %v", tt.t, tt.tick, got, tt.want)
+			if got := OnTick(tt.t, tt.tick); !got.Equal(tt.want) {
+				t.Errorf("OnTick(%v, %v) = %v, want %v", tt.t, tt.tick, got, tt.want)
 			}
 		})
 	}
