@@ -192,16 +192,21 @@ describe('console and JavaScript client, in Chromium', { skip, timeout: 120000 }
   test('app pages: each app shows its live state, and the counter page moves with a click', async () => {
     const ctx = await browser.newContext();
     const p = await signedIn(ctx);
-    for (const [name, title] of [['chat', 'Chat'], ['counter', 'Counter'], ['streams', 'Streams'], ['signal', 'Signaling']]) {
+    // The page opens on the link's click handler: until it has, the page before still shows
+    // its title and its "live" line, so wait for the title to change before reading the line.
+    const open = async (title) => {
       await p.getByRole('link', { name: title, exact: true }).click();
+      await p.waitForFunction((t) => document.querySelector('#app-title')?.textContent === t, title);
       await p.getByText(/^live · updated/).waitFor();
+    };
+    for (const [name, title] of [['chat', 'Chat'], ['counter', 'Counter'], ['streams', 'Streams'], ['signal', 'Signaling']]) {
+      await open(title);
       assert.equal(await p.locator('#app-title').textContent(), title);
       await p.screenshot({ path: path.join(shots, `app-${name}.png`), fullPage: true });
     }
     // A click through frust's HTTP API shows on the counter page without a reload.
-    await p.getByRole('link', { name: 'Counter', exact: true }).click();
+    await open('Counter');
     const total = async () => Number((await p.locator('dt:text("Clicks, total") + dd').textContent()).replace(/,/g, ''));
-    await p.getByText(/^live · updated/).waitFor();
     const before = await total();
     const sock = (await import('sio4')).default(url(0), { path: '/api/socket.io', transports: ['websocket'], forceNew: true });
     await new Promise((resolve) => sock.on('stats', resolve));
