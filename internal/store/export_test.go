@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // KeptReads is the number of read statements db keeps (see Query).
 func (db *DB) KeptReads() int { return int(db.nreads.Load()) }
 
@@ -11,4 +13,11 @@ func (db *DB) QueuedTx() int {
 	db.group.mu.Lock()
 	defer db.group.mu.Unlock()
 	return len(db.group.queue)
+}
+
+// SetLinger sets how long db's idle group-commit runner waits for the next call (group.go).
+func (db *DB) SetLinger(d time.Duration) {
+	db.group.mu.Lock()
+	defer db.group.mu.Unlock()
+	db.group.linger = d
 }

@@ -1,20 +1,23 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group commit for SQLite's writes. SQLite has one writer, and every commit waits for its
 // fsync (synchronous=FULL): under concurrent writers each waited for every fsync ahead of it,
-// so writes per second were fsyncs per second. Tx now queues its function; whoever finds no
-// batch running runs one: every function queued at that moment, each in a savepoint of one
-// transaction, then a single commit. A function's error rolls back its savepoint only; each
-// caller returns once the commit that holds its writes is durable, or with the error that
-// lost them. With one writer at a time this is the old path, one transaction per call.
+// so writes per second were fsyncs per second. Tx now queues its function, and one runner
+// goroutine (started by a call that finds none, gone once no call has come for linger) runs
+// batches: every function queued at that moment, each in a savepoint of one transaction, then
+// a single commit. A function's error rolls back its savepoint only; each caller returns once
+// the commit that holds its writes is durable, or with the error that lost them. With one
+// writer at a time this is the old path, one transaction per call (without a savepoint).
 // PostgreSQL commits concurrent transactions together by itself; it keeps one per call.
 //
 // What a function sees is what it saw before: the batch runs the functions one after
@@ -51,10 +54,21 @@ const (
 
 // group is the queue of one write handle.
 type group struct {
-	mu      sync.Mutex
-	queue   []*txCall
+	mu    sync.Mutex
+	queue []*txCall
+	// running is set while a runner goroutine exists, busy or waiting for the next call.
 	running bool
+	// wake tells a waiting runner that a call is queued (one pending wake is enough).
+	wake chan struct{}
+	// linger, if set, replaces the default (a test's).
+	linger time.Duration
 }
+
+// linger is how long a runner with nothing to do waits for the next call before it exits.
+// A runner per batch had started on a fresh stack and grown it through SQLite's deep calls
+// for every commit (copying it each time: several percent of the server's CPU under the
+// counter's 50 commits a second); a runner that stays keeps its stack.
+const linger = 100 * time.Millisecond
 
 // txGrouped runs fn in the next batch (see above).
 func (db *DB) txGrouped(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
@@ -63,12 +77,23 @@ func (db *DB) txGrouped(ctx context.Context, fn func(context.Context, *sql.Tx) e
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
 	lead := !g.running
-	g.running = true
+	if lead {
+		g.running = true
+		if g.wake == nil {
+			g.wake = make(chan struct{}, 1)
+		}
+	}
+	wake := g.wake
 	g.mu.Unlock()
 	if lead {
 		// On a goroutine of its own: a caller that ran the batches while more kept coming
 		// would not return to its own request.
-		go db.runBatches()
+		go db.runBatches(wake)
+	} else {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake is pending already
+		}
 	}
 	select {
 	case <-c.done:
@@ -86,13 +111,28 @@ func (db *DB) txGrouped(ctx context.Context, fn func(context.Context, *sql.Tx) e
 	return c.err
 }
 
-// runBatches runs batches until the queue is empty.
-func (db *DB) runBatches() {
+// runBatches runs batches until the queue has been empty for linger.
+func (db *DB) runBatches(wake chan struct{}) {
 	g := &db.group
+	idle := time.NewTimer(linger)
+	defer idle.Stop()
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), maxBatch)
 		if n == 0 {
+			wait := cmp.Or(g.linger, linger)
+			g.mu.Unlock()
+			idle.Reset(wait)
+			select {
+			case <-wake:
+				continue
+			case <-idle.C:
+			}
+			g.mu.Lock()
+			if len(g.queue) > 0 { // queued as the wait ended: its wake is pending, or taken
+				g.mu.Unlock()
+				continue
+			}
 			g.running = false
 			g.mu.Unlock()
 			return
@@ -120,6 +160,10 @@ func (db *DB) runBatch(batch []*txCall) {
 		for _, c := range batch {
 			c.err = fmt.Errorf("store: begin: %w", err)
 		}
+		return
+	}
+	if len(batch) == 1 {
+		db.runAlone(tx, batch[0])
 		return
 	}
 	var ok []*txCall
@@ -161,6 +205,26 @@ func (db *DB) runBatch(batch []*txCall) {
 		for _, c := range ok {
 			c.err = fmt.Errorf("store: commit: %w", err)
 		}
+	}
+}
+
+// runAlone runs a batch of one call: the transaction is its savepoint, and the two
+// statements that made one (parsed again on every call) are saved.
+func (db *DB) runAlone(tx *sql.Tx, c *txCall) {
+	if !c.state.CompareAndSwap(callQueued, callRunning) {
+		_ = tx.Rollback() // its caller returned already
+		return
+	}
+	if c.err = c.ctx.Err(); c.err != nil {
+		_ = tx.Rollback()
+		return
+	}
+	if c.pan, c.err = call(context.WithoutCancel(c.ctx), c.fn, tx); c.err != nil || c.pan != nil {
+		_ = tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		c.err = fmt.Errorf("store: commit: %w", err)
 	}
 }
 

@@ -14,6 +14,34 @@ import (
 	"github.com/switchboard/switchboard/internal/store/storetest"
 )
 
+// groupCall is one transaction of a table test.
+type groupCall struct {
+	name string
+	ctx  context.Context
+	fn   func(context.Context, *sql.Tx) error
+	want string // "" for success, else what the error or panic says
+}
+
+// run runs the call on db and returns what its caller was told: "", the error or the panic.
+func (c groupCall) run(db *store.DB) (got string) {
+	defer func() {
+		if p := recover(); p != nil {
+			got = fmt.Sprint(p)
+		}
+	}()
+	if err := db.Tx(c.ctx, c.fn); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (c groupCall) check(t *testing.T, got string) {
+	t.Helper()
+	if (c.want == "") != (got == "") || (c.want != "" && !strings.Contains(got, c.want)) {
+		t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+	}
+}
+
 // TestGroupCommit: SQLite's write transactions that queue while one runs share the next
 // commit, each in its own savepoint: one that fails, panics or was given up leaves no write
 // and takes none of the others' with it; every caller returns once its writes are committed.
@@ -44,12 +72,7 @@ func TestGroupCommit(t *testing.T) {
 	errFailed := errors.New("refused")
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	calls := []struct {
-		name string
-		ctx  context.Context
-		fn   func(context.Context, *sql.Tx) error
-		want string // "" for success, else what the error or panic says
-	}{
+	calls := []groupCall{
 		{"ok 1", ctx, insert("ok 1"), ""},
 		{"fails after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if err := insert("failed")(ctx, tx); err != nil {
@@ -72,16 +95,7 @@ func TestGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	got := make([]string, len(calls))
 	for i, c := range calls {
-		wg.Go(func() {
-			defer func() {
-				if p := recover(); p != nil {
-					got[i] = fmt.Sprint(p)
-				}
-			}()
-			if err := db.Tx(c.ctx, c.fn); err != nil {
-				got[i] = err.Error()
-			}
-		})
+		wg.Go(func() { got[i] = c.run(db) })
 	}
 	for deadline := time.Now().Add(10 * time.Second); db.QueuedTx() < len(calls); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -94,31 +108,17 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range calls {
-		if (c.want == "") != (got[i] == "") || (c.want != "" && !strings.Contains(got[i], c.want)) {
-			t.Errorf("%s: got %q, want %q", c.name, got[i], c.want)
-		}
+		c.check(t, got[i])
 	}
 	// Read through the read pool: what each caller was told is committed is there.
-	rows, err := db.Query(ctx, `SELECT body FROM notes ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var bodies []string
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		bodies = append(bodies, b)
-	}
+	stored := bodies(t, db)
 	want := map[string]bool{"first": true, "ok 1": true, "ok 2": true, "ok 3": true}
-	if len(bodies) != len(want) {
-		t.Fatalf("stored %q, want the four that succeeded", bodies)
+	if len(stored) != len(want) {
+		t.Fatalf("stored %q, want the four that succeeded", stored)
 	}
-	for _, b := range bodies {
+	for _, b := range stored {
 		if !want[b] {
-			t.Fatalf("stored %q, want only the four that succeeded", bodies)
+			t.Fatalf("stored %q, want only the four that succeeded", stored)
 		}
 	}
 }
@@ -280,4 +280,100 @@ func TestExecJoinsGroupCommit(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGroupCommitAlone: a call that has its batch to itself (nothing queued beside it) runs
+// without a savepoint, with the same outcome: a failure or a panic leaves none of its writes,
+// and the calls after it are not affected.
+func TestGroupCommitAlone(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(ctx context.Context, tx *sql.Tx, body string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)
+		return err
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	calls := []groupCall{
+		{"ok 1", ctx, func(ctx context.Context, tx *sql.Tx) error { return insert(ctx, tx, "ok 1") }, ""},
+		{"fails after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if err := insert(ctx, tx, "failed"); err != nil {
+				return err
+			}
+			return errors.New("refused")
+		}, "refused"},
+		{"panics after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_ = insert(ctx, tx, "panicked")
+			panic("boom")
+		}, "boom"},
+		{"bad SQL after a write", ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_ = insert(ctx, tx, "before bad SQL")
+			_, err := tx.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`)
+			return err
+		}, "no such table"},
+		{"given up", cancelled, func(ctx context.Context, tx *sql.Tx) error { return insert(ctx, tx, "given up") }, "canceled"},
+		{"ok 2", ctx, func(ctx context.Context, tx *sql.Tx) error { return insert(ctx, tx, "ok 2") }, ""},
+	}
+	for _, c := range calls {
+		c.check(t, c.run(db))
+	}
+	if got := bodies(t, db); strings.Join(got, ",") != "ok 1,ok 2" {
+		t.Fatalf("stored %q, want the two that succeeded", got)
+	}
+}
+
+// TestGroupCommitRunnerComesAndGoes: the runner that waits for the next call and the one
+// started after it has gone run every call, whether calls come while it waits, as it leaves
+// or after.
+func TestGroupCommitRunnerComesAndGoes(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	db.SetLinger(time.Millisecond)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 50
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				// Pauses around the linger, so that calls find the runner busy, waiting,
+				// leaving and gone.
+				time.Sleep(time.Duration((w*each+i)%3) * time.Millisecond)
+				if _, err := db.Exec(ctx, `INSERT INTO notes (body) VALUES ($1)`, fmt.Sprint(w, "-", i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := bodies(t, db); len(got) != writers*each {
+		t.Fatalf("stored %d notes, want %d", len(got), writers*each)
+	}
+}
+
+// bodies returns the notes' bodies in the order they were stored.
+func bodies(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT body FROM notes ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

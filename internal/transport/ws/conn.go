@@ -135,7 +135,9 @@ func (s *Server) Accept(w http.ResponseWriter, r *http.Request, h Handler, setup
 		transport.Refuse(w, err)
 		return nil, err
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	// The connection reads and writes with raw syscalls: ordinary ones woke the runtime's
+	// sysmon out of its sleep on every burst (see transports.RawSyscallConn).
+	conn, err := s.upgrader.Upgrade(transports.RawResponse{ResponseWriter: w}, r, nil)
 	if err != nil {
 		s.opts.Registry.Release(slot)
 		return nil, err // the upgrader has answered with a 4xx

@@ -4,7 +4,6 @@ package transports
 
 import (
 	"bufio"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -119,15 +118,11 @@ type GatherResponse struct {
 	WriteDelay time.Duration // the least time between two writes (see websocket.space)
 }
 
-// Hijack hands the connection over wrapped in a GatherConn.
+// Hijack hands the connection over wrapped in a GatherConn, with raw syscalls (RawSyscallConn).
 func (r GatherResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := r.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("websocket: response does not implement http.Hijacker")
-	}
-	c, brw, err := h.Hijack()
+	c, brw, err := hijack(r.ResponseWriter)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &GatherConn{Conn: c, QueueBytes: r.QueueBytes, WriteDelay: r.WriteDelay}, brw, nil
+	return &GatherConn{Conn: RawSyscallConn(c), QueueBytes: r.QueueBytes, WriteDelay: r.WriteDelay}, brw, nil
 }
