@@ -302,7 +302,7 @@ func (c *Client) ondecoded(args ...any) {
 	if !ok && packet.Type == parser.CONNECT {
 		c.connect(namespace, authPayload)
 	} else if ok && packet.Type != parser.CONNECT && packet.Type != parser.CONNECT_ERROR {
-		socket.Enqueue(func() { socket._onpacket(packet) })
+		socket.runPacket(func() { socket._onpacket(packet) })
 	} else {
 		client_log.Debug("invalid state (packet type: %s)", packet.Type.String())
 		c.close()

@@ -11,7 +11,6 @@ import (
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/v3/pkg/log"
-	"github.com/zishang520/socket.io/v3/pkg/queue"
 	"github.com/zishang520/socket.io/v3/pkg/slices"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"github.com/zishang520/socket.io/v3/pkg/utils"
@@ -139,7 +138,7 @@ type (
 		// leaveAll/DelAll runs — preventing orphaned rooms[room] entries.
 		joinMu sync.RWMutex
 
-		taskQueue *queue.Queue
+		taskQueue taskQueue // Switchboard patch: upstream's queue.Queue, which never ran a task inline
 	}
 )
 
@@ -152,7 +151,6 @@ func MakeSocket() *Socket {
 		fns:                   types.NewSlice[SocketMiddleware](),
 		_anyListeners:         types.NewSlice[types.EventListener](),
 		_anyOutgoingListeners: types.NewSlice[types.EventListener](),
-		taskQueue:             queue.New(),
 	}
 	s.flags.Store(&BroadcastFlags{})
 	s.canJoin.Store(true)
@@ -623,6 +621,12 @@ func (s *Socket) _cleanup() {
 // preventing race conditions from Go's preemptive scheduling.
 func (s *Socket) Enqueue(task func()) {
 	s.taskQueue.Enqueue(task)
+}
+
+// runPacket runs a received packet's task on the caller's goroutine when nothing is queued
+// before it, and queues it otherwise (Switchboard patch, see tasks.go).
+func (s *Socket) runPacket(task func()) {
+	s.taskQueue.Run(task)
 }
 
 // Produces an `error` packet.

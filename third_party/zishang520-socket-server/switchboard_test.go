@@ -296,3 +296,69 @@ func TestRecipientsFollowMembership(t *testing.T) {
 	wg.Wait()
 	check("raced", "1,2,3", "race")
 }
+
+// TestTaskQueue: a packet's task (Run) runs on the caller's goroutine when nothing is queued
+// before it, and queues behind the worker otherwise; tasks run one at a time in the order they
+// came, a panic stops only its own task, and a closed queue takes no more.
+func TestTaskQueue(t *testing.T) {
+	t.Run("idle: Run runs here", func(t *testing.T) {
+		var q taskQueue
+		ran := false
+		q.Run(func() { ran = true }) // no lock: the same goroutine, or the race detector says so
+		if !ran {
+			t.Fatal("Run returned before its task ran")
+		}
+	})
+	t.Run("busy: Run queues behind the worker, in order", func(t *testing.T) {
+		var q taskQueue
+		var mu sync.Mutex
+		var order []string
+		note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+		hold, held := make(chan struct{}), make(chan struct{})
+		done := make(chan struct{})
+		q.Enqueue(func() { close(held); <-hold; note("worker") })
+		<-held
+		q.Run(func() { note("run 1") }) // the worker is busy: queued, Run returns at once
+		q.Enqueue(func() { note("enqueued") })
+		q.Run(func() { note("run 2"); close(done) })
+		close(hold)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if got := strings.Join(order, ","); got != "worker,run 1,enqueued,run 2" {
+			t.Fatalf("ran %s", got)
+		}
+	})
+	t.Run("queued during Run: run after it, here", func(t *testing.T) {
+		var q taskQueue
+		var order []string
+		q.Run(func() {
+			q.Enqueue(func() { order = append(order, "queued meanwhile") })
+			order = append(order, "run")
+		})
+		if got := strings.Join(order, ","); got != "run,queued meanwhile" {
+			t.Fatalf("ran %s before Run returned", got)
+		}
+	})
+	t.Run("panic", func(t *testing.T) {
+		var q taskQueue
+		ran := false
+		q.Run(func() {
+			q.Enqueue(func() { ran = true })
+			panic("boom")
+		})
+		if !ran {
+			t.Fatal("the task after a panic did not run")
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		var q taskQueue
+		q.TryClose()
+		ran := false
+		q.Run(func() { ran = true })
+		q.Enqueue(func() { ran = true })
+		if ran {
+			t.Fatal("a closed queue ran a task")
+		}
+	})
+}
