@@ -21,3 +21,10 @@ func (db *DB) SetLinger(d time.Duration) {
 	defer db.group.mu.Unlock()
 	db.group.linger = d
 }
+
+// Runners is the number of group-commit runners db has started, and whether one runs now.
+func (db *DB) Runners() (started int64, running bool) {
+	db.group.mu.Lock()
+	defer db.group.mu.Unlock()
+	return db.group.runners.Load(), db.group.running
+}

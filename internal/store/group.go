@@ -62,6 +62,8 @@ type group struct {
 	wake chan struct{}
 	// linger, if set, replaces the default (a test's).
 	linger time.Duration
+	// runners counts the runners started (the tests').
+	runners atomic.Int64
 }
 
 // linger is how long a runner with nothing to do waits for the next call before it exits.
@@ -88,6 +90,7 @@ func (db *DB) txGrouped(ctx context.Context, fn func(context.Context, *sql.Tx) e
 	if lead {
 		// On a goroutine of its own: a caller that ran the batches while more kept coming
 		// would not return to its own request.
+		g.runners.Add(1)
 		go db.runBatches(wake)
 	} else {
 		select {
@@ -168,11 +171,7 @@ func (db *DB) runBatch(batch []*txCall) {
 	}
 	var ok []*txCall
 	for i, c := range batch {
-		if !c.state.CompareAndSwap(callQueued, callRunning) {
-			continue // its caller returned already
-		}
-		if err := c.ctx.Err(); err != nil {
-			c.err = err
+		if !c.start() {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT call"); err != nil {
@@ -208,14 +207,20 @@ func (db *DB) runBatch(batch []*txCall) {
 	}
 }
 
+// start takes c for its batch; false when its function is not to run: its caller returned
+// already, or its context ended before its turn (then that is its error).
+func (c *txCall) start() bool {
+	if !c.state.CompareAndSwap(callQueued, callRunning) {
+		return false
+	}
+	c.err = c.ctx.Err()
+	return c.err == nil
+}
+
 // runAlone runs a batch of one call: the transaction is its savepoint, and the two
 // statements that made one (parsed again on every call) are saved.
 func (db *DB) runAlone(tx *sql.Tx, c *txCall) {
-	if !c.state.CompareAndSwap(callQueued, callRunning) {
-		_ = tx.Rollback() // its caller returned already
-		return
-	}
-	if c.err = c.ctx.Err(); c.err != nil {
+	if !c.start() {
 		_ = tx.Rollback()
 		return
 	}

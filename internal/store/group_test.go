@@ -377,3 +377,43 @@ func bodies(t *testing.T, db *store.DB) []string {
 	}
 	return out
 }
+
+// TestGroupCommitRunnerStays: one runner serves calls that come within its linger, instead
+// of one runner per commit; it leaves once none has come for that long, and the next call
+// starts another.
+func TestGroupCommitRunnerStays(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	if err := db.Migrate(ctx, "group", migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	note := func() {
+		t.Helper()
+		if _, err := db.Exec(ctx, `INSERT INTO notes (body) VALUES ('x')`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.SetLinger(time.Hour)
+	note()
+	first, _ := db.Runners()
+	for range 20 {
+		note()
+	}
+	if started, running := db.Runners(); started != first || !running {
+		t.Fatalf("20 calls within the linger started %d runners (running: %v), want none", started-first, running)
+	}
+	db.SetLinger(time.Millisecond)
+	note() // the runner's next wait is the short one
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, running := db.Runners(); !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the runner stayed past its linger")
+		}
+	}
+	note()
+	if started, _ := db.Runners(); started != first+1 {
+		t.Fatalf("a call after the runner left started %d runners, want 1", started-first)
+	}
+}

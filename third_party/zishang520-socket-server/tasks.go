@@ -39,8 +39,9 @@ func (q *taskQueue) Run(task func()) {
 	q.drain(task)
 }
 
-// push queues task; it reports whether the caller is to run it (the queue was idle), true
-// with nothing queued.
+// push takes task: when the queue is idle it marks it busy and reports true (the caller runs
+// task, then drains); otherwise it queues task behind the one running (false). A nil task or
+// a closed queue is refused (false).
 func (q *taskQueue) push(task func()) bool {
 	if task == nil {
 		return false

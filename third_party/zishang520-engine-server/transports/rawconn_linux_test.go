@@ -97,6 +97,23 @@ func TestRawConn(t *testing.T) {
 				t.Fatalf("read on a closed connection: %v; want net.ErrClosed", err)
 			}
 		}},
+		{"no allocation per call", func(t *testing.T, raw net.Conn, peer *net.TCPConn) {
+			b := make([]byte, 1)
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := raw.Write(b); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := peer.Write(b); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(raw, b); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations per write and read, want none", allocs)
+			}
+		}},
 		{"peer reset", func(t *testing.T, raw net.Conn, peer *net.TCPConn) {
 			peer.SetLinger(0)
 			peer.Close() // an RST
